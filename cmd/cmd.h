@@ -1,0 +1,31 @@
+/* cmd: the command-line front end; only cmd/ prints to stdout and picks exit codes. */
+#ifndef HTTPJAIL_CMD_H
+#define HTTPJAIL_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "policy.h"
+
+#define EXIT_USAGE    2
+#define EXIT_INTERNAL 125
+
+struct options {
+	const char **op_files;  size_t op_nfiles;
+	const char **op_rules;  size_t op_nrules;
+	const char **op_sh;     size_t op_nsh;
+	bool         op_no_tls_intercept;
+	int          op_verbose;  /* -v count minus -q count */
+	char       **op_args;     /* positionals after the options */
+	int          op_nargs;
+};
+
+/* Prints "httpjail: MSG" on stderr. */
+void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Compiles the policy the options name; prints the error and returns NULL on failure. */
+struct policy *cmd_policy(const struct options *);
+
+int cmd_check(const struct options *);
+int cmd_test(const struct options *);
+
+#endif

@@ -1,0 +1,209 @@
+/* httpjail: option parsing and dispatch. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "log.h"
+
+#ifndef HTTPJAIL_DATADIR
+#define HTTPJAIL_DATADIR "/usr/local/share/httpjail"
+#endif
+
+enum {
+	OPT_SH = 256,
+	OPT_TEST,
+	OPT_NO_TLS_INTERCEPT,
+};
+
+static const struct option longopts[] = {
+	{ "rule",             required_argument, NULL, 'r' },
+	{ "config",           required_argument, NULL, 'c' },
+	{ "sh",               required_argument, NULL, OPT_SH },
+	{ "test",             no_argument,       NULL, OPT_TEST },
+	{ "no-tls-intercept", no_argument,       NULL, OPT_NO_TLS_INTERCEPT },
+	{ "verbose",          no_argument,       NULL, 'v' },
+	{ "quiet",            no_argument,       NULL, 'q' },
+	{ "help",             no_argument,       NULL, 'h' },
+	{ "version",          no_argument,       NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char usage_text[] =
+	"usage: httpjail [OPTIONS] -- COMMAND [ARG...]\n"
+	"       httpjail [OPTIONS] --test [METHOD] URL\n"
+	"       httpjail check [-c FILE]... [-r RULE]... [--sh CMD]\n"
+	"\n"
+	"  -r, --rule 'ACTION[-METHOD,...]: REGEX'  add a rule (allow or deny); repeatable, ordered\n"
+	"  -c, --config FILE        a YAML policy (httpjail.yaml(5)); repeatable\n"
+	"      --sh CMD             last rule: allow when CMD exits 0 (HTTPJAIL_* in its environment)\n"
+	"      --test [METHOD] URL  print the decision and the deciding rule; exit 0 allow, 1 deny\n"
+	"      --no-tls-intercept   decide HTTPS on the host only (method CONNECT)\n"
+	"  -v, --verbose            more diagnostics\n"
+	"  -q, --quiet              only errors\n"
+	"  -h, --help               this help\n"
+	"  -V, --version            print the version\n"
+	"\n"
+	"Exit status: 2 for a usage or policy error; see httpjail(1).\n";
+
+void
+cmd_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("httpjail: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int
+push(const char ***v, size_t *n, const char *s)
+{
+	const char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+	if (nv == NULL) {
+		cmd_error("out of memory");
+		return -1;
+	}
+	*v = nv;
+	nv[(*n)++] = s;
+	return 0;
+}
+
+/* $HTTPJAIL_RULESETS, rulesets/ beside the binary, then the installed share dir. */
+static char *
+ruleset_dirs(void)
+{
+	const char *env = getenv("HTTPJAIL_RULESETS");
+	char exe[PATH_MAX], *slash, *out;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	exe[n > 0 ? n : 0] = '\0';
+	if ((slash = strrchr(exe, '/')) != NULL)
+		*slash = '\0';
+	if (asprintf(&out, "%s%s%s/rulesets:%s/../share/httpjail/rulesets:%s/rulesets",
+	             env ? env : "", env ? ":" : "", exe, exe, HTTPJAIL_DATADIR) < 0)
+		return NULL;
+	return out;
+}
+
+struct policy *
+cmd_policy(const struct options *op)
+{
+	struct errbuf err = { "" };
+	char *dirs = ruleset_dirs();
+	struct policy_src src = {
+		.ps_files = op->op_files, .ps_nfiles = op->op_nfiles,
+		.ps_rules = op->op_rules, .ps_nrules = op->op_nrules,
+		.ps_sh = op->op_sh, .ps_nsh = op->op_nsh,
+		.ps_no_tls_intercept = op->op_no_tls_intercept,
+		.ps_ruleset_dirs = dirs,
+	};
+	struct policy *po = policy_compile(&src, &err);
+
+	if (po == NULL)
+		cmd_error("%s", err.msg);
+	free(dirs);
+	return po;
+}
+
+static int
+parse(int argc, char **argv, struct options *op, bool *test)
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":r:c:vqhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			if (push(&op->op_rules, &op->op_nrules, optarg) < 0)
+				return EXIT_INTERNAL;
+			break;
+		case 'c':
+			if (push(&op->op_files, &op->op_nfiles, optarg) < 0)
+				return EXIT_INTERNAL;
+			break;
+		case OPT_SH:
+			if (push(&op->op_sh, &op->op_nsh, optarg) < 0)
+				return EXIT_INTERNAL;
+			break;
+		case OPT_TEST:
+			*test = true;
+			break;
+		case OPT_NO_TLS_INTERCEPT:
+			op->op_no_tls_intercept = true;
+			break;
+		case 'v':
+			op->op_verbose++;
+			break;
+		case 'q':
+			op->op_verbose--;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("httpjail %s\n", HTTPJAIL_VERSION);
+			exit(0);
+		case ':':
+			cmd_error("%s: missing argument (see httpjail --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			if (optopt != 0)
+				cmd_error("-%c: unknown option (see httpjail --help)", optopt);
+			else
+				cmd_error("%s: unknown option (see httpjail --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	op->op_args = argv + optind;
+	op->op_nargs = argc - optind;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options op = { 0 };
+	bool test = false, check = false;
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "check") == 0) {
+		check = true;
+		argv++;
+		argc--;
+	}
+	if ((rc = parse(argc, argv, &op, &test)) != 0)
+		goto out;
+	log_setlevel(op.op_verbose > 0 ? LOG_LVL_DEBUG :
+	             op.op_verbose < 0 ? LOG_LVL_ERROR : LOG_LVL_WARN);
+	if (check) {
+		if (test || op.op_nargs > 0) {
+			cmd_error("check: unexpected argument '%s' (usage: httpjail check [-c FILE]... [-r RULE]...)",
+			          test ? "--test" : op.op_args[0]);
+			rc = EXIT_USAGE;
+		} else {
+			rc = cmd_check(&op);
+		}
+	} else if (test) {
+		rc = cmd_test(&op);
+	} else if (op.op_nargs == 0) {
+		cmd_error("nothing to run (usage: httpjail [OPTIONS] -- COMMAND, or --test URL; see --help)");
+		rc = EXIT_USAGE;
+	} else {
+		cmd_error("running a command needs the proxy, which this build does not have yet; "
+		          "use --test or check");
+		rc = EXIT_INTERNAL;
+	}
+out:
+	free(op.op_files);
+	free(op.op_rules);
+	free(op.op_sh);
+	return rc;
+}

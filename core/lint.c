@@ -1,0 +1,218 @@
+/* lint: what `httpjail check` warns about, beyond what fails to compile. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "method.h"
+#include "policy_int.h"
+
+/* A pattern that every URL matches. */
+static bool
+matches_all(const char *p)
+{
+	static const char *const all[] = { "", ".*", "^", "^.*", ".*$", "^.*$" };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(p, all[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether host matcher A covers every name host matcher B matches. */
+static bool
+host_covers(const char *a, const char *b)
+{
+	size_t al, bl;
+
+	if (strcmp(a, b) == 0)
+		return true;
+	if (strncmp(a, "*.", 2) != 0)
+		return false;
+	/* "*.x" covers "y.x", "*.y.x" and "y.z.x", never "x" itself. */
+	a += 1;
+	al = strlen(a);
+	if (strncmp(b, "*.", 2) == 0)
+		b += 1;
+	bl = strlen(b);
+	return bl > al && strcmp(b + bl - al, a) == 0;
+}
+
+static bool
+hosts_cover(const struct rule *a, const struct rule *b)
+{
+	if (a->ru_nhosts == 0)
+		return true;
+	if (b->ru_nhosts == 0)
+		return false;
+	for (size_t j = 0; j < b->ru_nhosts; j++) {
+		size_t i;
+		for (i = 0; i < a->ru_nhosts; i++)
+			if (host_covers(a->ru_hosts[i], b->ru_hosts[j]))
+				break;
+		if (i == a->ru_nhosts)
+			return false;
+	}
+	return true;
+}
+
+/* Every request B matches, A matches too (and A comes first, so B never decides). */
+static bool
+shadows(const struct rule *a, const struct rule *b)
+{
+	if (a->ru_sh != NULL)
+		return false;
+	if ((a->ru_methods & b->ru_methods) != b->ru_methods)
+		return false;
+	if (a->ru_pattern != NULL && !matches_all(a->ru_pattern) &&
+	    (b->ru_pattern == NULL || strcmp(a->ru_pattern, b->ru_pattern) != 0))
+		return false;
+	return hosts_cover(a, b);
+}
+
+struct shadow_ctx {
+	const struct policy *sx_po;
+	const struct rule   *sx_rule;
+	const struct rule   *sx_by;
+};
+
+static void
+shadow_hit(uint32_t id, void *arg)
+{
+	struct shadow_ctx *sx = arg;
+	const struct rule *a = &sx->sx_po->po_rules[id];
+
+	if (sx->sx_by == NULL && a->ru_index < sx->sx_rule->ru_index &&
+	    shadows(a, sx->sx_rule))
+		sx->sx_by = a;
+}
+
+static void
+emit(policy_warn_cb *warn, void *arg, size_t *count, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+emit(policy_warn_cb *warn, void *arg, size_t *count, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	warn(msg, arg);
+	(*count)++;
+}
+
+/* Why an allow pattern can match URLs of other hosts, or NULL when it cannot. */
+static const char *
+unpinned(const char *p)
+{
+	const char *h;
+
+	if (strncmp(p, "^", 1) == 0)
+		p += 1;
+	else if (strncmp(p, "\\A", 2) == 0)
+		p += 2;
+	else
+		return "is not anchored with '^', so it also matches inside another site's "
+		       "path or query (https://evil.example/?...); start it with ^https://HOST/";
+	h = strstr(p, "://");
+	if (h == NULL)
+		h = strstr(p, ":\\/\\/");
+	if (h == NULL)
+		return "does not name a scheme and host after '^', so it may match other "
+		       "hosts; write ^https://HOST/";
+	h += h[1] == '/' ? 3 : 5;
+	for (; *h && *h != '/' && *h != '$' && *h != '('; h++) {
+		if (*h == '\\' && h[1] != '\0') {
+			if (h[1] == '/')
+				break;
+			h++;
+			continue;
+		}
+		if (*h == '.' && (h[1] == '*' || h[1] == '+'))
+			return "lets '.*' or '.+' run across the host into the path, so "
+			       "https://evil.example/HOST matches; use [^/]* or name the host";
+		if (*h == '.')
+			return "has an unescaped '.' in the host, which matches any character "
+			       "(write '\\.')";
+	}
+	return NULL;
+}
+
+size_t
+policy_lint(const struct policy *po, policy_warn_cb *warn, void *arg)
+{
+	struct hostidx *byhost = hostidx_new();
+	size_t count = 0, *free_rules, nfree = 0;
+
+	free_rules = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*free_rules));
+	if (byhost == NULL || free_rules == NULL) {
+		hostidx_free(byhost);
+		free(free_rules);
+		emit(warn, arg, &count, "out of memory: lint skipped");
+		return count;
+	}
+	for (size_t i = 0; i < po->po_nrules; i++) {
+		const struct rule *r = &po->po_rules[i];
+		struct shadow_ctx sx = { po, r, NULL };
+		const char *why;
+
+		if (r->ru_pattern && r->ru_action == VERDICT_ALLOW &&
+		    !matches_all(r->ru_pattern) && (why = unpinned(r->ru_pattern)) != NULL)
+			emit(warn, arg, &count, "%s: rule %zu: pattern '%s' %s", r->ru_pat_where,
+			     i + 1, r->ru_pattern, why);
+
+		/* Candidates that may shadow: earlier host rules naming a covering host,
+		 * and earlier rules with no host at all. */
+		for (size_t h = 0; h < r->ru_nhosts && sx.sx_by == NULL; h++)
+			hostidx_lookup(byhost, (struct slice){ r->ru_hosts[h],
+			               strlen(r->ru_hosts[h]) }, shadow_hit, &sx);
+		for (size_t k = 0; k < nfree && sx.sx_by == NULL; k++)
+			if (shadows(&po->po_rules[free_rules[k]], r))
+				sx.sx_by = &po->po_rules[free_rules[k]];
+		if (sx.sx_by != NULL)
+			emit(warn, arg, &count,
+			     "%s: rule %zu (%s) can never match: rule %zu (%s) comes first and "
+			     "matches every request it would",
+			     r->ru_where, i + 1, r->ru_text, sx.sx_by->ru_index + 1,
+			     sx.sx_by->ru_source);
+
+		if (r->ru_sh == NULL) {
+			if (r->ru_nhosts == 0) {
+				free_rules[nfree++] = i;
+			} else {
+				for (size_t h = 0; h < r->ru_nhosts; h++)
+					hostidx_add(byhost, r->ru_hosts[h], (uint32_t)i);
+			}
+		}
+
+		if (r->ru_methods != METHOD_ALL &&
+		    (r->ru_methods & ~method_bit(SLICE_LIT("CONNECT"))) != 0) {
+			if (!po->po_tls_intercept) {
+				emit(warn, arg, &count,
+				     "%s: rule %zu: methods cannot be enforced on HTTPS without TLS "
+				     "interception (tls.intercept false or --no-tls-intercept): HTTPS is "
+				     "decided as CONNECT, so this rule never matches HTTPS requests",
+				     r->ru_where, i + 1);
+			} else {
+				for (size_t h = 0; h < r->ru_nhosts; h++) {
+					struct slice hs = slice_cstr(r->ru_hosts[h]);
+					if (hs.ptr[0] == '*')
+						hs = (struct slice){ hs.ptr + 2, hs.len - 2 };
+					if (!hostidx_contains(po->po_passidx, hs))
+						continue;
+					emit(warn, arg, &count,
+					     "%s: rule %zu: host %s is in tls.passthrough, so its HTTPS is "
+					     "not decrypted and this methods rule never matches it",
+					     r->ru_where, i + 1, r->ru_hosts[h]);
+					break;
+				}
+			}
+		}
+	}
+	hostidx_free(byhost);
+	free(free_rules);
+	return count;
+}

@@ -1,0 +1,33 @@
+# Sourced by integration cases: small assertions that print PASS/FAIL lines.
+: "${HTTPJAIL_BIN:?set HTTPJAIL_BIN}"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TMP=$(mktemp -d /tmp/httpjail-test.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+skip() { echo "SKIPPED: $1: $2"; }
+
+# run NAME WANT_STATUS CMD...: runs CMD, keeps stdout in $OUT and stderr in $ERR.
+run() {
+	local name=$1 want=$2
+	shift 2
+	OUT=$("$@" 2>"$TMP/stderr")
+	STATUS=$?
+	ERR=$(cat "$TMP/stderr")
+	if [ "$STATUS" -ne "$want" ]; then
+		fail "$name" "exit $STATUS, want $want; stdout: $OUT; stderr: $ERR"
+		return 1
+	fi
+	return 0
+}
+
+# expect NAME HAYSTACK NEEDLE: the text contains the line fragment.
+expect() {
+	if grep -qF -- "$3" <<<"$2"; then pass "$1"; else fail "$1" "missing '$3' in: $2"; fi
+}
+
+# expect_eq NAME GOT WANT
+expect_eq() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
