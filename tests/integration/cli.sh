@@ -1,0 +1,122 @@
+#!/bin/bash
+# The built binary's --test and check: verdicts, rules named, exit codes, messages.
+. "$(dirname "$0")/lib.sh"
+J=$HTTPJAIL_BIN
+
+cat > "$TMP/p.yaml" <<'Y'
+rules:
+  - action: allow
+    host: registry.npmjs.org
+    methods: [GET, HEAD]
+  - action: deny
+    pattern: telemetry
+  - action: allow
+    pattern: '^https://api\.github\.com/repos/'
+Y
+
+run "test allow" 0 "$J" -c "$TMP/p.yaml" --test https://registry.npmjs.org/left-pad &&
+	expect_eq "test allow output" "$OUT" "allow GET https://registry.npmjs.org/left-pad
+rule 1 $TMP/p.yaml:2: allow host=registry.npmjs.org methods=GET,HEAD"
+run "test method lower case" 0 "$J" -c "$TMP/p.yaml" --test head https://registry.npmjs.org/ &&
+	expect "test method lower case" "$OUT" "allow HEAD https://registry.npmjs.org/"
+run "test method denied" 1 "$J" -c "$TMP/p.yaml" --test PUT https://registry.npmjs.org/x &&
+	expect_eq "test default deny" "$OUT" "deny PUT https://registry.npmjs.org/x
+default deny"
+run "test deny rule" 1 "$J" -c "$TMP/p.yaml" --test https://api.github.com/repos/telemetry &&
+	expect "test deny rule names it" "$OUT" "rule 2 $TMP/p.yaml:5: deny pattern='telemetry'"
+run "test normalised URL" 0 "$J" -c "$TMP/p.yaml" --test 'HTTPS://API.GitHub.com:443/repos/x?y#z' &&
+	expect "test normalised URL" "$OUT" "allow GET https://api.github.com/repos/x?y"
+run "test look-alike host" 1 "$J" -c "$TMP/p.yaml" --test https://registry.npmjs.org.evil.test/ &&
+	pass "look-alike host denied"
+
+# -r rules come after -c rules, in the order given.
+run "r after c" 1 "$J" -c "$TMP/p.yaml" -r 'deny: ^https://registry' -r 'allow-post: ^https://registry' \
+	--test POST https://registry.npmjs.org/ &&
+	expect "r after c" "$OUT" "rule 4 -r 1: deny pattern='^https://registry'"
+run "r methods" 0 "$J" -r 'allow-get,HEAD: ^https://a\.test/' --test head https://a.test/x &&
+	pass "r methods"
+
+# sh rules: the program sees the request; exit 0 matches, 1 does not, others deny.
+printf 'a.test\nb.test\n' > "$TMP/allow.txt"
+sh="grep -qx \"\$HTTPJAIL_HOST\" $TMP/allow.txt"
+run "sh allow" 0 "$J" --sh "$sh" --test https://b.test/x && expect "sh allow" "$OUT" "rule 1 --sh: allow sh="
+run "sh no match" 1 "$J" --sh "$sh" --test https://c.test/x && expect "sh no match" "$OUT" "default deny"
+run "sh error" 1 "$J" --sh 'echo "not today: $HTTPJAIL_METHOD $HTTPJAIL_URL"; exit 3' --test POST https://a.test/p &&
+	expect_eq "sh error output" "$OUT" "deny POST https://a.test/p
+rule 1 --sh: allow sh='echo \"not today: \$HTTPJAIL_METHOD \$HTTPJAIL_URL\"; exit 3'
+hook error: exit 3
+hook output: not today: POST https://a.test/p"
+cat > "$TMP/slow.yaml" <<'Y'
+hooks: {timeout: 200ms}
+rules:
+  - {action: allow, sh: 'sleep 5'}
+Y
+start=$(date +%s)
+run "sh timeout" 1 "$J" -c "$TMP/slow.yaml" --test https://a.test/ &&
+	expect "sh timeout reason" "$OUT" "hook error: timed out after 200 ms"
+[ $(( $(date +%s) - start )) -lt 4 ] && pass "sh timeout kills the hook" ||
+	fail "sh timeout kills the hook" "took $(( $(date +%s) - start )) s"
+run "sh direct exec" 0 "$J" --sh true --test https://a.test/ && pass "sh direct exec"
+run "sh not found" 1 "$J" --sh /nonexistent/decider --test https://a.test/ &&
+	expect "sh not found" "$OUT" "hook error:"
+
+# Includes by bare name come from HTTPJAIL_RULESETS.
+mkdir -p "$TMP/rs"
+printf 'rules:\n  - {action: allow, host: "*.pkg.test"}\n' > "$TMP/rs/pkgs.yaml"
+printf 'include: [pkgs]\n' > "$TMP/inc.yaml"
+HTTPJAIL_RULESETS=$TMP/rs run "include by name" 0 "$J" -c "$TMP/inc.yaml" --test https://cdn.pkg.test/x &&
+	expect "include by name" "$OUT" "rule 1 $TMP/rs/pkgs.yaml:2"
+
+# Errors: one line on stderr, exit 2, nothing run.
+err_case() {
+	local name=$1 want=$2
+	shift 2
+	if run "$name" 2 "$@"; then
+		expect_eq "$name message" "$ERR" "$want"
+	fi
+}
+err_case "bad url" "httpjail: --test: 'example.com': not an absolute URL (expected SCHEME://HOST/...)" \
+	"$J" -r 'allow: x' --test example.com
+err_case "bad method" "httpjail: --test: 'G(T' is not an HTTP method" "$J" --test 'G(T' https://a.test/
+err_case "test no args" "httpjail: --test: expected [METHOD] URL, got 0 arguments" "$J" --test
+err_case "bad r" "httpjail: -r 2: unknown action 'alow' (did you mean 'allow'?)" \
+	"$J" -r 'allow: x' -r 'alow: y' --test https://a.test/
+err_case "missing file" "httpjail: $TMP/none.yaml: No such file or directory" \
+	"$J" -c "$TMP/none.yaml" --test https://a.test/
+printf 'rules:\n  - action: allow\n    hots: a.test\n' > "$TMP/bad.yaml"
+err_case "policy error in --test" "httpjail: $TMP/bad.yaml:3:5: rule 1: unknown key 'hots' (did you mean 'host'?)" \
+	"$J" -c "$TMP/bad.yaml" --test https://a.test/
+err_case "policy error in check" "httpjail: $TMP/bad.yaml:3:5: rule 1: unknown key 'hots' (did you mean 'host'?)" \
+	"$J" check -c "$TMP/bad.yaml"
+err_case "unknown option" "httpjail: --frobnicate: unknown option (see httpjail --help)" "$J" --frobnicate
+err_case "missing argument" "httpjail: -c: missing argument (see httpjail --help)" "$J" check -c
+err_case "check extra argument" "httpjail: check: unexpected argument 'x' (usage: httpjail check [-c FILE]... [-r RULE]...)" \
+	"$J" check -r 'allow: x' x
+err_case "nothing to run" "httpjail: nothing to run (usage: httpjail [OPTIONS] -- COMMAND, or --test URL; see --help)" "$J" -r 'allow: x'
+
+# Running a command needs the proxy: say so and run nothing.
+run "run not yet" 125 "$J" -r 'allow: x' -- touch "$TMP/ran" &&
+	{ [ ! -e "$TMP/ran" ] && pass "run not yet runs nothing" || fail "run not yet runs nothing" "command ran"; }
+
+# check prints the pipeline with sources, the default and a tally.
+run "check" 0 "$J" check -c "$TMP/p.yaml" -r 'deny-post: ^https://x\.test/' &&
+	expect_eq "check output" "$OUT" "   1  $TMP/p.yaml:2  allow host=registry.npmjs.org methods=GET,HEAD
+   2  $TMP/p.yaml:5  deny pattern='telemetry'
+   3  $TMP/p.yaml:7  allow pattern='^https://api\\.github\\.com/repos/'
+   4  -r 1$(printf '%*s' $(( ${#TMP} + 9 - 4 )) '')  deny methods=POST pattern='^https://x\\.test/'
+   -  default$(printf '%*s' $(( ${#TMP} + 9 - 7 )) '')  deny
+4 rules, 0 warnings"
+run "check warnings" 0 "$J" check -r 'allow: github\.com' -r 'allow: github\.com' &&
+	expect "check warns shadowed" "$ERR" "httpjail: warning: -r 2: rule 2 (allow pattern='github\\.com') can never match: rule 1 (-r 1)" &&
+	expect "check warns unanchored" "$ERR" "httpjail: warning: -r 1: rule 1: pattern 'github\\.com' is not anchored" &&
+	expect "check tally" "$OUT" "2 rules, 3 warnings"
+run "check no-tls-intercept" 0 "$J" check --no-tls-intercept -r 'allow-get: ^https://a\.test/' &&
+	expect "check no-tls-intercept" "$ERR" "methods cannot be enforced on HTTPS without TLS interception"
+
+# The shipped example policy compiles without a warning.
+run "example" 0 "$J" check -c "$ROOT/httpjail.yaml.example" &&
+	{ [ -z "$ERR" ] && expect "example has no warnings" "$OUT" " rules, 0 warnings" ||
+		fail "example has no warnings" "$ERR"; }
+
+run "help" 0 "$J" --help && expect "help lists --sh" "$OUT" "--sh CMD"
+run "version" 0 "$J" --version && expect "version" "$OUT" "httpjail "
