@@ -197,9 +197,16 @@ main(int argc, char **argv)
 		cmd_error("nothing to run (usage: httpjail [OPTIONS] -- COMMAND, or --test URL; see --help)");
 		rc = EXIT_USAGE;
 	} else {
-		cmd_error("running a command needs the proxy, which this build does not have yet; "
-		          "use --test or check");
-		rc = EXIT_INTERNAL;
+		/* A bad policy is the user's error (2) even before anything could run. */
+		struct policy *po = cmd_policy(&op);
+		if (po == NULL) {
+			rc = EXIT_USAGE;
+		} else {
+			cmd_error("running a command needs the proxy, which this build does not have "
+			          "yet; use --test or check");
+			rc = EXIT_INTERNAL;
+			policy_free(po);
+		}
 	}
 out:
 	free(op.op_files);

@@ -3,6 +3,7 @@
 #include <ev.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmd.h"
 #include "hook.h"
@@ -12,6 +13,8 @@
 static void
 print_rule(const struct decision *dc)
 {
+	if (dc->dc_rule == NULL && strcmp(dc->dc_reason, "pattern error") == 0)
+		return;
 	if (dc->dc_rule == NULL)
 		printf("default %s\n", dc->dc_verdict == VERDICT_ALLOW ? "allow" : "deny");
 	else
@@ -58,7 +61,7 @@ decide(struct policy *po, const struct request *rq, struct decision *dc)
 		if (strcmp(dc->dc_reason, "hook error") == 0)
 			printf("hook error: %s\n", res.hr_reason);
 		else if (strcmp(dc->dc_reason, "pattern error") == 0)
-			printf("pattern error: the regex engine gave up on this URL\n");
+			printf("pattern error: the regex engine gave up on this URL (denied)\n");
 		if (dc->dc_rule != NULL && rule_sh(dc->dc_rule) != NULL && res.hr_outlen > 0)
 			printf("hook output: %.*s%s", (int)res.hr_outlen, res.hr_out,
 			       res.hr_out[res.hr_outlen - 1] == '\n' ? "" : "\n");
@@ -68,11 +71,32 @@ decide(struct policy *po, const struct request *rq, struct decision *dc)
 	return rc;
 }
 
+/*
+ * What the proxy will see of this request: HTTPS it does not decrypt (--no-tls-intercept,
+ * tls.intercept false, a passthrough host) is decided on the host alone, as CONNECT.
+ */
+static int
+connection_view(const struct policy *po, struct request *rq, char *buf, size_t bufsz)
+{
+	struct errbuf err;
+
+	if (rq->rq_kind != REQ_HTTPS)
+		return 0;
+	if (policy_tls_intercept(po) && !policy_tls_passthrough(po, rq->rq_host))
+		return 0;
+	if (request_build(rq, SLICE_LIT("CONNECT"), rq->rq_scheme, rq->rq_host, rq->rq_port,
+	                  SLICE_LIT("/"), SLICE_LIT(""), buf, bufsz, &err) < 0) {
+		cmd_error("--test: %s", err.msg);
+		return -1;
+	}
+	return 1;
+}
+
 int
 cmd_test(const struct options *op)
 {
 	const char *method = "GET", *url;
-	char methbuf[32], buf[URL_MAX];
+	char methbuf[32], buf[URL_MAX], buf2[URL_MAX];
 	struct errbuf err = { "" };
 	struct request rq;
 	struct decision dc;
@@ -98,12 +122,28 @@ cmd_test(const struct options *op)
 	for (size_t i = 0; method[i]; i++)
 		methbuf[i] = (char)toupper((unsigned char)method[i]);
 	methbuf[strlen(method)] = '\0';
+	/* A connection that is neither HTTP nor TLS is decided as CONNECT tcp://HOST:PORT. */
+	if (strncasecmp(url, "tcp://", 6) == 0) {
+		if (op->op_nargs == 2 && strcmp(methbuf, "CONNECT") != 0) {
+			cmd_error("--test: a tcp:// URL is decided with method CONNECT, not %s", methbuf);
+			return EXIT_USAGE;
+		}
+		strcpy(methbuf, "CONNECT");
+	}
 	if (request_from_url(&rq, methbuf, url, buf, sizeof(buf), &err) < 0) {
 		cmd_error("--test: %s", err.msg);
 		return EXIT_USAGE;
 	}
 	if ((po = cmd_policy(op)) == NULL)
 		return EXIT_USAGE;
+	switch (connection_view(po, &rq, buf2, sizeof(buf2))) {
+	case -1:
+		policy_free(po);
+		return EXIT_USAGE;
+	case 1:
+		printf("not intercepted: decided as CONNECT on the host only\n");
+		break;
+	}
 	if (decide(po, &rq, &dc) < 0)
 		rc = EXIT_INTERNAL;
 	else

@@ -403,7 +403,8 @@ rule_one(struct compiler *c, const struct cfile *f, const struct ynode *n)
 		            n->yn_type == YNODE_SCALAR ? "'" : "");
 	if ((v = map_get(n, "include")) != NULL) {
 		if (n->yn_n != 2)
-			return fail(c, f, n, "an include item cannot have other keys");
+			return fail(c, f, n, "rule %zu: an include item cannot have other keys "
+			            "(put the rule in a list item of its own)", num);
 		return for_strings(c, f, v, "include", include_one, NULL);
 	}
 	if (check_keys(c, f, n, where, rule_keys, N(rule_keys)) < 0)
@@ -496,7 +497,8 @@ expose_one(struct compiler *c, const struct cfile *f, const struct ynode *n, voi
 {
 	(void)arg;
 	if (n->yn_value[0] != '/')
-		return fail(c, f, n, "jail.expose: '%s' is not an absolute path", n->yn_value);
+		return fail(c, f, n, "jail.expose: '%s' is not an absolute path (write /%s or the full path)",
+		            n->yn_value, n->yn_value);
 	if (strv_push(&c->cc_po->po_expose, &c->cc_po->po_nexpose, strdup(n->yn_value)) < 0) {
 		errbuf_set(c->cc_err, "out of memory");
 		return -1;
@@ -561,7 +563,7 @@ settings(struct compiler *c, const struct cfile *f, const struct ynode *root)
 	    (s[1] && want_duration(c, f, s[1], "hooks.cache", &po->po_hook_cache_ms) < 0))
 		return -1;
 	if (s[0] && po->po_hook_timeout_ms == 0)
-		return fail(c, f, s[0], "hooks.timeout: must be more than 0");
+		return fail(c, f, s[0], "hooks.timeout: must be more than 0 (the default is 5s)");
 	if (section(c, f, root, "tls", tls_keys, N(tls_keys), s) < 0 ||
 	    (s[0] && want_bool(c, f, s[0], "tls.intercept", &po->po_tls_intercept) < 0) ||
 	    (s[1] && for_strings(c, f, s[1], "tls.passthrough", passthrough_one, NULL) < 0))

@@ -6,6 +6,7 @@
 
 #include "method.h"
 #include "policy_int.h"
+#include "prefidx.h"
 
 /* A pattern that every URL matches. */
 static bool
@@ -138,7 +139,74 @@ unpinned(const char *p)
 			return "has an unescaped '.' in the host, which matches any character "
 			       "(write '\\.')";
 	}
+	if (*h == '\0' && h[-1] != '/')
+		return "does not end the host with '/', ':' or '$', so "
+		       "https://HOST.evil.example/ matches too";
 	return NULL;
+}
+
+/*
+ * The host and whether a path follows, from the literal an HTTPS pattern starts
+ * with ("https://a.test/x" -> "a.test", true). Returns false for other patterns.
+ */
+static bool
+https_literal(const char *pattern, char *host, size_t hostsz, bool *has_path)
+{
+	char lit[PREFIDX_MAXLEN + 1], *h, *end;
+
+	if (prefidx_literal(pattern, lit) == 0)
+		return false;
+	if (strncmp(lit, "https://", 8) == 0)
+		h = lit + 8;
+	else if (strncmp(lit, "wss://", 6) == 0)
+		h = lit + 6;
+	else
+		return false;
+	end = h + strcspn(h, ":/");
+	*has_path = *end != '\0' && (end = strchr(end, '/')) != NULL && end[1] != '\0';
+	snprintf(host, hostsz, "%.*s", (int)strcspn(h, ":/"), h);
+	return true;
+}
+
+/* Rules that need what a connection that is not decrypted cannot show. */
+static void
+lint_tls(const struct policy *po, const struct rule *r, size_t i,
+         policy_warn_cb *warn, void *arg, size_t *count)
+{
+	bool methods = r->ru_methods != METHOD_ALL &&
+	               (r->ru_methods & ~method_bit(SLICE_LIT("CONNECT"))) != 0;
+	bool path = false;
+	char host[256];
+
+	if (!po->po_tls_intercept) {
+		if (methods)
+			emit(warn, arg, count,
+			     "%s: rule %zu: methods cannot be enforced on HTTPS without TLS "
+			     "interception (tls.intercept false or --no-tls-intercept): HTTPS is "
+			     "decided as CONNECT, so this rule never matches HTTPS requests",
+			     r->ru_where, i + 1);
+		if (r->ru_pattern && https_literal(r->ru_pattern, host, sizeof(host), &path) && path)
+			emit(warn, arg, count,
+			     "%s: rule %zu: pattern needs an HTTPS path, which is not seen without TLS "
+			     "interception (HTTPS is decided as CONNECT https://HOST/), so it never "
+			     "matches HTTPS requests", r->ru_pat_where, i + 1);
+		return;
+	}
+	for (size_t h = 0; methods && h < r->ru_nhosts; h++) {
+		if (!hostidx_contains(po->po_passidx, slice_cstr(r->ru_hosts[h])))
+			continue;
+		emit(warn, arg, count,
+		     "%s: rule %zu: host %s is in tls.passthrough, so its HTTPS is "
+		     "not decrypted and this methods rule never matches it",
+		     r->ru_where, i + 1, r->ru_hosts[h]);
+		return;
+	}
+	if (r->ru_pattern && https_literal(r->ru_pattern, host, sizeof(host), &path) &&
+	    (path || methods) && hostidx_contains(po->po_passidx, slice_cstr(host)))
+		emit(warn, arg, count,
+		     "%s: rule %zu: host %s is in tls.passthrough, so its HTTPS is not "
+		     "decrypted and this %s rule never matches it", r->ru_pat_where, i + 1,
+		     host, path ? "path" : "methods");
 }
 
 size_t
@@ -188,29 +256,7 @@ policy_lint(const struct policy *po, policy_warn_cb *warn, void *arg)
 			}
 		}
 
-		if (r->ru_methods != METHOD_ALL &&
-		    (r->ru_methods & ~method_bit(SLICE_LIT("CONNECT"))) != 0) {
-			if (!po->po_tls_intercept) {
-				emit(warn, arg, &count,
-				     "%s: rule %zu: methods cannot be enforced on HTTPS without TLS "
-				     "interception (tls.intercept false or --no-tls-intercept): HTTPS is "
-				     "decided as CONNECT, so this rule never matches HTTPS requests",
-				     r->ru_where, i + 1);
-			} else {
-				for (size_t h = 0; h < r->ru_nhosts; h++) {
-					struct slice hs = slice_cstr(r->ru_hosts[h]);
-					if (hs.ptr[0] == '*')
-						hs = (struct slice){ hs.ptr + 2, hs.len - 2 };
-					if (!hostidx_contains(po->po_passidx, hs))
-						continue;
-					emit(warn, arg, &count,
-					     "%s: rule %zu: host %s is in tls.passthrough, so its HTTPS is "
-					     "not decrypted and this methods rule never matches it",
-					     r->ru_where, i + 1, r->ru_hosts[h]);
-					break;
-				}
-			}
-		}
+		lint_tls(po, r, i, warn, arg, &count);
 	}
 	hostidx_free(byhost);
 	free(free_rules);

@@ -72,6 +72,7 @@ policy_free(struct policy *po)
 	free(po->po_log_file);
 	strv_free(po->po_files, po->po_nfiles);
 	hostidx_free(po->po_hostidx);
+	prefidx_free(po->po_prefidx);
 	patset_free(po->po_patset);
 	free(po->po_always);
 	free(po);
@@ -257,7 +258,8 @@ policy_index(struct policy *po, struct errbuf *err)
 	pats = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*pats));
 	ids = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*ids));
 	unindexed = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*unindexed));
-	if ((po->po_hostidx = hostidx_new()) == NULL || po->po_always == NULL ||
+	if ((po->po_hostidx = hostidx_new()) == NULL ||
+	    (po->po_prefidx = prefidx_new()) == NULL || po->po_always == NULL ||
 	    pats == NULL || ids == NULL || unindexed == NULL)
 		goto oom;
 	for (size_t i = 0; i < po->po_nrules; i++) {
@@ -268,6 +270,15 @@ policy_index(struct policy *po, struct errbuf *err)
 				if (hostidx_add(po->po_hostidx, r->ru_hosts[h], (uint32_t)i) < 0)
 					goto oom;
 		} else if (r->ru_pattern != NULL) {
+			char lit[PREFIDX_MAXLEN + 1];
+			size_t n = prefidx_literal(r->ru_pattern, lit);
+			/* PCRE2 must agree that the pattern is anchored: a second opinion. */
+			if (n > 0 && regex_anchored(r->ru_re)) {
+				if (prefidx_add(po->po_prefidx, (struct slice){ lit, n },
+				                (uint32_t)i) < 0)
+					goto oom;
+				continue;
+			}
 			pats[npats] = r->ru_pattern;
 			ids[npats] = (uint32_t)i;
 			npats++;
@@ -482,6 +493,7 @@ policy_decide(const struct policy *po, struct policy_scratch *sc,
 	size_t w;
 
 	hostidx_lookup(po->po_hostidx, rq->rq_host, candidate, sc);
+	prefidx_lookup(po->po_prefidx, rq->rq_url, candidate, sc);
 	if (patset_scan(po->po_patset, sc->sc_ps, rq->rq_url, candidate, sc) < 0)
 		return finish(sc, dc, VERDICT_DENY, NULL, "pattern error");
 	for (w = po->po_always_lo; w < po->po_always_hi; w++)

@@ -5,6 +5,7 @@
 
 #include "hostidx.h"
 #include "patset.h"
+#include "prefidx.h"
 #include "policy.h"
 #include "regex.h"
 
@@ -40,7 +41,8 @@ struct policy {
 	size_t           po_nfiles;
 	/* The index over the rules, built once they are all known. */
 	struct hostidx  *po_hostidx;
-	struct patset   *po_patset;
+	struct prefidx  *po_prefidx;    /* patterns that start with a literal */
+	struct patset   *po_patset;     /* the other patterns */
 	uint64_t        *po_always;     /* rules that are a candidate for every request */
 	size_t           po_nwords, po_always_lo, po_always_hi;
 };

@@ -50,6 +50,15 @@ regex_free(struct regex *re)
 	free(re);
 }
 
+bool
+regex_anchored(const struct regex *re)
+{
+	uint32_t opts = 0;
+
+	return pcre2_pattern_info(re->re_code, PCRE2_INFO_ALLOPTIONS, &opts) == 0 &&
+	       (opts & PCRE2_ANCHORED) != 0;
+}
+
 struct regex_md *
 regex_md_new(void)
 {

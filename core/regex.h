@@ -14,6 +14,8 @@ struct regex_md;  /* match data: one per thread, reused across matches */
 /* Returns NULL with ERR "invalid regex (WHY at offset N)"; *OFFSET gets N. */
 struct regex    *regex_new(const char *pattern, size_t *offset, struct errbuf *err);
 void             regex_free(struct regex *);
+/* True when every match must start at the subject's start (PCRE2's own analysis). */
+bool             regex_anchored(const struct regex *);
 struct regex_md *regex_md_new(void);
 void             regex_md_free(struct regex_md *);
 /* 1 match, 0 no match, -1 error (match or depth limit): callers fail closed. */

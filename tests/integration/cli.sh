@@ -120,3 +120,22 @@ run "example" 0 "$J" check -c "$ROOT/httpjail.yaml.example" &&
 
 run "help" 0 "$J" --help && expect "help lists --sh" "$OUT" "--sh CMD"
 run "version" 0 "$J" --version && expect "version" "$OUT" "httpjail "
+
+# What a connection that is not decrypted shows: the host only, as CONNECT.
+run "no intercept view" 1 "$J" --no-tls-intercept -r 'allow-get: ^https://a\.test/x' --test https://a.test/x &&
+	expect_eq "no intercept view" "$OUT" "not intercepted: decided as CONNECT on the host only
+deny CONNECT https://a.test/
+default deny"
+run "no intercept host rule" 0 "$J" --no-tls-intercept -r 'allow: ^https://a\.test:8443/$' --test https://a.test:8443/x?y &&
+	expect "no intercept host rule" "$OUT" "allow CONNECT https://a.test:8443/"
+printf 'tls: {passthrough: [pinned.test]}\nrules:\n  - {action: allow, host: pinned.test}\n' > "$TMP/pass.yaml"
+run "passthrough view" 0 "$J" -c "$TMP/pass.yaml" --test POST https://pinned.test/upload &&
+	expect "passthrough view" "$OUT" "allow CONNECT https://pinned.test/"
+run "passthrough plain http" 0 "$J" -c "$TMP/pass.yaml" --test POST http://pinned.test/upload &&
+	expect "passthrough plain http is decided in full" "$OUT" "allow POST http://pinned.test/upload"
+run "tcp is CONNECT" 0 "$J" -r 'allow-connect: ^tcp://git\.test:22$' --test tcp://git.test:22 &&
+	expect "tcp is CONNECT" "$OUT" "allow CONNECT tcp://git.test:22"
+err_case "tcp with GET" "httpjail: --test: a tcp:// URL is decided with method CONNECT, not GET" \
+	"$J" -r 'allow: x' --test GET tcp://git.test:22
+err_case "policy error before running" "httpjail: -r 1: unknown action 'alow' (did you mean 'allow'?)" \
+	"$J" -r 'alow: x' -- true

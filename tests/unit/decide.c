@@ -335,10 +335,15 @@ test_differential(void)
 		"(?i)GITHUB", "^https://([a-z]+)\\.\\1", "evil(?!\\.net)", "x{2,}",
 		".*", "^tcp://", ":8443/", "^https?://[^/]*\\.test/", "(?<=/)v1",
 		"q=1$", "[0-9]+\\.[0-9]+", "^https://github\\.com/org/(repo|other)\\.git",
+		"^https://a\\.test/v1/", "^https://a.test/", "^http://a\\.test:8443/",
+		"^https://z\\.test/x+", "^https://b\\.a\\.test/\\?q", "^https://x\\.y\\.z\\.test/\\d",
+		"^https://api\\.github\\.com/|evil", "^https://github\\.com/org/repo\\.git$",
+		"\\Ahttps://a\\.test/", "^https://10\\.0\\.0\\.1/1\\.2",
 	};
 	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "CONNECT", "BREW" };
 	static const char *const paths[] = {
 		"/", "/v1/x", "/org/repo.git", "/xxx?q=1", "/a/b?q=12", "/GITHUB", "/1.2",
+		"/?q", "/x", "/9",
 	};
 	static const char *const schemes[] = { "http", "https" };
 	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
@@ -395,7 +400,7 @@ test_differential(void)
 			unsigned port = rnd(4) == 0 ? 8443 : 0;
 
 			snprintf(url, sizeof(url), "%s://%s%s%.0u%s", schemes[rnd(2)],
-			         hostpool[rnd(10)], port ? ":" : "", port, paths[rnd(7)]);
+			         hostpool[rnd(10)], port ? ":" : "", port, paths[rnd(10)]);
 			if (request_from_url(&rq, m, url, buf, sizeof(buf), &err) < 0) {
 				fprintf(stderr, "  bad url %s: %s\n", url, err.msg);
 				mismatches++;
