@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "method.h"
+#include "idmap.h"
 #include "policy_int.h"
 #include "prefidx.h"
 
@@ -209,56 +210,83 @@ lint_tls(const struct policy *po, const struct rule *r, size_t i,
 		     host, path ? "path" : "methods");
 }
 
+/* Earlier rules that might shadow a later one, kept so that a policy of 10,000 rules
+ * is not compared pair by pair. */
+struct shadowers {
+	struct hostidx *sh_byhost;     /* no sh, with hosts: by host */
+	struct idmap   *sh_bypattern;  /* no sh, no host, a pattern: by pattern */
+	size_t         *sh_any;        /* no sh, no host, no pattern or one matching all */
+	size_t          sh_nany;
+};
+
+static const struct rule *
+shadowed_by(const struct policy *po, const struct shadowers *sw, const struct rule *r)
+{
+	struct shadow_ctx sx = { po, r, NULL };
+
+	for (size_t h = 0; h < r->ru_nhosts && sx.sx_by == NULL; h++)
+		hostidx_lookup(sw->sh_byhost, slice_cstr(r->ru_hosts[h]), shadow_hit, &sx);
+	for (size_t k = 0; k < sw->sh_nany && sx.sx_by == NULL; k++)
+		shadow_hit((uint32_t)sw->sh_any[k], &sx);
+	if (r->ru_pattern != NULL && sx.sx_by == NULL) {
+		struct slice p = slice_cstr(r->ru_pattern);
+		size_t n;
+		const uint32_t *ids = idmap_get(sw->sh_bypattern, p, idmap_hash(p), &n);
+		for (size_t k = 0; k < n && sx.sx_by == NULL; k++)
+			shadow_hit(ids[k], &sx);
+	}
+	return sx.sx_by;
+}
+
+static int
+shadowers_add(struct shadowers *sw, const struct rule *r)
+{
+	if (r->ru_sh != NULL)
+		return 0;
+	for (size_t h = 0; h < r->ru_nhosts; h++)
+		if (hostidx_add(sw->sh_byhost, r->ru_hosts[h], (uint32_t)r->ru_index) < 0)
+			return -1;
+	if (r->ru_nhosts > 0)
+		return 0;
+	if (r->ru_pattern == NULL || matches_all(r->ru_pattern)) {
+		sw->sh_any[sw->sh_nany++] = r->ru_index;
+		return 0;
+	}
+	return idmap_add(sw->sh_bypattern, slice_cstr(r->ru_pattern),
+	                 idmap_hash(slice_cstr(r->ru_pattern)), (uint32_t)r->ru_index);
+}
+
 size_t
 policy_lint(const struct policy *po, policy_warn_cb *warn, void *arg)
 {
-	struct hostidx *byhost = hostidx_new();
-	size_t count = 0, *free_rules, nfree = 0;
+	struct shadowers sw = {
+		.sh_byhost = hostidx_new(),
+		.sh_bypattern = idmap_new(),
+		.sh_any = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(size_t)),
+	};
+	size_t count = 0;
+	bool oom = sw.sh_byhost == NULL || sw.sh_bypattern == NULL || sw.sh_any == NULL;
 
-	free_rules = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*free_rules));
-	if (byhost == NULL || free_rules == NULL) {
-		hostidx_free(byhost);
-		free(free_rules);
-		emit(warn, arg, &count, "out of memory: lint skipped");
-		return count;
-	}
-	for (size_t i = 0; i < po->po_nrules; i++) {
-		const struct rule *r = &po->po_rules[i];
-		struct shadow_ctx sx = { po, r, NULL };
+	for (size_t i = 0; i < po->po_nrules && !oom; i++) {
+		const struct rule *r = &po->po_rules[i], *by;
 		const char *why;
 
 		if (r->ru_pattern && r->ru_action == VERDICT_ALLOW &&
 		    !matches_all(r->ru_pattern) && (why = unpinned(r->ru_pattern)) != NULL)
 			emit(warn, arg, &count, "%s: rule %zu: pattern '%s' %s", r->ru_pat_where,
 			     i + 1, r->ru_pattern, why);
-
-		/* Candidates that may shadow: earlier host rules naming a covering host,
-		 * and earlier rules with no host at all. */
-		for (size_t h = 0; h < r->ru_nhosts && sx.sx_by == NULL; h++)
-			hostidx_lookup(byhost, (struct slice){ r->ru_hosts[h],
-			               strlen(r->ru_hosts[h]) }, shadow_hit, &sx);
-		for (size_t k = 0; k < nfree && sx.sx_by == NULL; k++)
-			if (shadows(&po->po_rules[free_rules[k]], r))
-				sx.sx_by = &po->po_rules[free_rules[k]];
-		if (sx.sx_by != NULL)
+		if ((by = shadowed_by(po, &sw, r)) != NULL)
 			emit(warn, arg, &count,
 			     "%s: rule %zu (%s) can never match: rule %zu (%s) comes first and "
 			     "matches every request it would",
-			     r->ru_where, i + 1, r->ru_text, sx.sx_by->ru_index + 1,
-			     sx.sx_by->ru_source);
-
-		if (r->ru_sh == NULL) {
-			if (r->ru_nhosts == 0) {
-				free_rules[nfree++] = i;
-			} else {
-				for (size_t h = 0; h < r->ru_nhosts; h++)
-					hostidx_add(byhost, r->ru_hosts[h], (uint32_t)i);
-			}
-		}
-
+			     r->ru_where, i + 1, r->ru_text, by->ru_index + 1, by->ru_source);
+		oom = shadowers_add(&sw, r) < 0;
 		lint_tls(po, r, i, warn, arg, &count);
 	}
-	hostidx_free(byhost);
-	free(free_rules);
+	if (oom)
+		emit(warn, arg, &count, "out of memory: lint stopped early");
+	hostidx_free(sw.sh_byhost);
+	idmap_free(sw.sh_bypattern);
+	free(sw.sh_any);
 	return count;
 }
