@@ -15,6 +15,12 @@ struct options {
 	const char **op_rules;  size_t op_nrules;
 	const char **op_sh;     size_t op_nsh;
 	bool         op_no_tls_intercept;
+	bool         op_server, op_weak, op_dry_run, op_log_only;
+	const char **op_listen;     size_t op_nlisten;
+	const char **op_listen_tls; size_t op_nlisten_tls;
+	const char **op_resolve;    size_t op_nresolve;
+	const char  *op_request_log;
+	double       op_timeout;    /* seconds; 0 for none */
 	int          op_verbose;  /* -v count minus -q count */
 	char       **op_args;     /* positionals after the options */
 	int          op_nargs;
@@ -27,5 +33,7 @@ struct policy *cmd_policy(const struct options *);
 
 int cmd_check(const struct options *);
 int cmd_test(const struct options *);
+int cmd_server(const struct options *);
+int cmd_weak(const struct options *);
 
 #endif

@@ -18,6 +18,15 @@ enum {
 	OPT_SH = 256,
 	OPT_TEST,
 	OPT_NO_TLS_INTERCEPT,
+	OPT_SERVER,
+	OPT_WEAK,
+	OPT_LISTEN,
+	OPT_LISTEN_TLS,
+	OPT_RESOLVE,
+	OPT_REQUEST_LOG,
+	OPT_DRY_RUN,
+	OPT_LOG_ONLY,
+	OPT_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -26,6 +35,15 @@ static const struct option longopts[] = {
 	{ "sh",               required_argument, NULL, OPT_SH },
 	{ "test",             no_argument,       NULL, OPT_TEST },
 	{ "no-tls-intercept", no_argument,       NULL, OPT_NO_TLS_INTERCEPT },
+	{ "server",           no_argument,       NULL, OPT_SERVER },
+	{ "weak",             no_argument,       NULL, OPT_WEAK },
+	{ "listen",           required_argument, NULL, OPT_LISTEN },
+	{ "listen-tls",       required_argument, NULL, OPT_LISTEN_TLS },
+	{ "resolve",          required_argument, NULL, OPT_RESOLVE },
+	{ "request-log",      required_argument, NULL, OPT_REQUEST_LOG },
+	{ "dry-run",          no_argument,       NULL, OPT_DRY_RUN },
+	{ "log-only",         no_argument,       NULL, OPT_LOG_ONLY },
+	{ "timeout",          required_argument, NULL, OPT_TIMEOUT },
 	{ "verbose",          no_argument,       NULL, 'v' },
 	{ "quiet",            no_argument,       NULL, 'q' },
 	{ "help",             no_argument,       NULL, 'h' },
@@ -34,7 +52,8 @@ static const struct option longopts[] = {
 };
 
 static const char usage_text[] =
-	"usage: httpjail [OPTIONS] -- COMMAND [ARG...]\n"
+	"usage: httpjail [OPTIONS] --weak -- COMMAND [ARG...]\n"
+	"       httpjail [OPTIONS] --server\n"
 	"       httpjail [OPTIONS] --test [METHOD] URL\n"
 	"       httpjail check [-c FILE]... [-r RULE]... [--sh CMD]\n"
 	"\n"
@@ -43,6 +62,15 @@ static const char usage_text[] =
 	"      --sh CMD             last rule: allow when CMD exits 0 (HTTPJAIL_* in its environment)\n"
 	"      --test [METHOD] URL  print the decision and the deciding rule; exit 0 allow, 1 deny\n"
 	"      --no-tls-intercept   decide HTTPS on the host only (method CONNECT)\n"
+	"      --weak               run COMMAND with HTTP_PROXY and friends pointing at the proxy\n"
+	"      --server             run the proxy alone until SIGINT or SIGTERM\n"
+	"      --listen ADDR:PORT   --server's proxy address (default 127.0.0.1:8080)\n"
+	"      --listen-tls ADDR:PORT  --server's transparent address (default 127.0.0.1:8443)\n"
+	"      --resolve HOST:PORT:ADDR  connect to ADDR for HOST:PORT (repeatable)\n"
+	"      --request-log FILE   append one line per decision to FILE\n"
+	"      --dry-run            decide and record every request, block none\n"
+	"      --log-only           decide nothing: allow and record every request\n"
+	"      --timeout SECONDS    stop COMMAND after this long (exit 124)\n"
 	"  -v, --verbose            more diagnostics\n"
 	"  -q, --quiet              only errors\n"
 	"  -h, --help               this help\n"
@@ -139,6 +167,42 @@ parse(int argc, char **argv, struct options *op, bool *test)
 		case OPT_NO_TLS_INTERCEPT:
 			op->op_no_tls_intercept = true;
 			break;
+		case OPT_SERVER:
+			op->op_server = true;
+			break;
+		case OPT_WEAK:
+			op->op_weak = true;
+			break;
+		case OPT_DRY_RUN:
+			op->op_dry_run = true;
+			break;
+		case OPT_LOG_ONLY:
+			op->op_log_only = true;
+			break;
+		case OPT_REQUEST_LOG:
+			op->op_request_log = optarg;
+			break;
+		case OPT_LISTEN:
+			if (push(&op->op_listen, &op->op_nlisten, optarg) < 0)
+				return EXIT_INTERNAL;
+			break;
+		case OPT_LISTEN_TLS:
+			if (push(&op->op_listen_tls, &op->op_nlisten_tls, optarg) < 0)
+				return EXIT_INTERNAL;
+			break;
+		case OPT_RESOLVE:
+			if (push(&op->op_resolve, &op->op_nresolve, optarg) < 0)
+				return EXIT_INTERNAL;
+			break;
+		case OPT_TIMEOUT: {
+			char *end;
+			op->op_timeout = strtod(optarg, &end);
+			if (*end != '\0' || end == optarg || !(op->op_timeout > 0)) {
+				cmd_error("--timeout '%s': expected a number of seconds", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 'v':
 			op->op_verbose++;
 			break;
@@ -193,17 +257,26 @@ main(int argc, char **argv)
 		}
 	} else if (test) {
 		rc = cmd_test(&op);
+	} else if (op.op_server) {
+		if (op.op_nargs > 0 || op.op_weak) {
+			cmd_error("--server runs no command (usage: httpjail [OPTIONS] --server)");
+			rc = EXIT_USAGE;
+		} else {
+			rc = cmd_server(&op);
+		}
 	} else if (op.op_nargs == 0) {
 		cmd_error("nothing to run (usage: httpjail [OPTIONS] -- COMMAND, or --test URL; see --help)");
 		rc = EXIT_USAGE;
+	} else if (op.op_weak) {
+		rc = cmd_weak(&op);
 	} else {
 		/* A bad policy is the user's error (2) even before anything could run. */
 		struct policy *po = cmd_policy(&op);
 		if (po == NULL) {
 			rc = EXIT_USAGE;
 		} else {
-			cmd_error("running a command needs the proxy, which this build does not have "
-			          "yet; use --test or check");
+			cmd_error("the strong jail is not built yet; run with --weak (cooperative: "
+			          "the command sees HTTP_PROXY) or use --server");
 			rc = EXIT_INTERNAL;
 			policy_free(po);
 		}
@@ -212,5 +285,8 @@ out:
 	free(op.op_files);
 	free(op.op_rules);
 	free(op.op_sh);
+	free(op.op_listen);
+	free(op.op_listen_tls);
+	free(op.op_resolve);
 	return rc;
 }

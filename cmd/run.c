@@ -1,0 +1,448 @@
+/* run: --server and --weak: the proxy on this process's loop, with the request log
+ * and -v lines fed from its decisions. */
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "cmd.h"
+#include "proxy.h"
+
+#define DRAIN_S 10.
+#define KILL_AFTER_S 2.
+
+struct run {
+	const struct options *rn_op;
+	struct policy        *rn_po;
+	struct proxy         *rn_px;
+	struct ev_loop       *rn_loop;
+	FILE                 *rn_log;
+	struct proxy_pin     *rn_pins;
+	size_t                rn_npins;
+	char                  rn_run_id[40];
+	/* --weak */
+	pid_t                 rn_child;
+	int                   rn_status;
+	bool                  rn_exited, rn_timed_out;
+	ev_child              rn_child_w;
+	ev_timer              rn_timeout, rn_kill;
+	ev_signal             rn_sig[4];
+	ev_timer              rn_drain_deadline;
+};
+
+static void
+timestamp(char *out, size_t outsz)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static void
+on_decision(const struct proxy_event *pe, void *arg)
+{
+	struct run *rn = arg;
+	const struct request *rq = pe->pe_rq;
+	bool blocked = pe->pe_verdict == VERDICT_DENY && pe->pe_enforced;
+	char ts[64];
+
+	if (rn->rn_log != NULL) {
+		timestamp(ts, sizeof(ts));
+		fprintf(rn->rn_log, "%s %c %.*s %.*s\n", ts, blocked ? '-' : '+',
+		        (int)rq->rq_method.len, rq->rq_method.ptr, (int)rq->rq_url.len,
+		        rq->rq_url.ptr);
+		fflush(rn->rn_log);
+	}
+	if (rn->rn_op->op_verbose > 0) {
+		char why[400];
+		const char *r = pe->pe_reason;
+		if (pe->pe_rule != NULL && strcmp(r, "rule") == 0)
+			snprintf(why, sizeof(why), "rule %zu, %s", rule_index(pe->pe_rule) + 1,
+			         rule_source(pe->pe_rule));
+		else if (pe->pe_rule != NULL)
+			snprintf(why, sizeof(why), "rule %zu, %s: %s", rule_index(pe->pe_rule) + 1,
+			         rule_source(pe->pe_rule), r);
+		else if (strcmp(r, "default") == 0)
+			snprintf(why, sizeof(why), "default %s",
+			         pe->pe_verdict == VERDICT_ALLOW ? "allow" : "deny");
+		else
+			snprintf(why, sizeof(why), "%s", r);
+		fprintf(stderr, "httpjail: %s%s %.*s %.*s (%s)\n",
+		        pe->pe_verdict == VERDICT_ALLOW ? "allow" : "deny",
+		        pe->pe_enforced ? "" : " (not enforced)",
+		        (int)rq->rq_method.len, rq->rq_method.ptr, (int)rq->rq_url.len,
+		        rq->rq_url.ptr, why);
+	}
+}
+
+/* --resolve HOST:PORT:ADDR, as curl takes it. */
+static int
+parse_pins(struct run *rn)
+{
+	const struct options *op = rn->rn_op;
+
+	rn->rn_pins = calloc(op->op_nresolve ? op->op_nresolve : 1, sizeof(*rn->rn_pins));
+	if (rn->rn_pins == NULL) {
+		cmd_error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < op->op_nresolve; i++) {
+		const char *s = op->op_resolve[i], *c1 = strchr(s, ':'), *c2;
+		struct proxy_pin *pp = &rn->rn_pins[i];
+		char host[256], *end;
+		unsigned long port;
+		socklen_t len;
+
+		c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (c1 == NULL || c2 == NULL || c1 == s || (size_t)(c1 - s) >= sizeof(host)) {
+			cmd_error("--resolve '%s': expected HOST:PORT:ADDR", s);
+			return -1;
+		}
+		port = strtoul(c1 + 1, &end, 10);
+		if (end != c2 || port == 0 || port > 65535) {
+			cmd_error("--resolve '%s': bad port", s);
+			return -1;
+		}
+		for (size_t k = 0; k < (size_t)(c1 - s); k++)
+			host[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
+		host[c1 - s] = '\0';
+		if (addr_parse(c2 + 1, (uint16_t)port, &pp->pp_addr, &len) < 0) {
+			cmd_error("--resolve '%s': '%s' is not an IP address", s, c2 + 1);
+			return -1;
+		}
+		if ((pp->pp_host = strdup(host)) == NULL) {
+			cmd_error("out of memory");
+			return -1;
+		}
+		pp->pp_port = (uint16_t)port;
+		rn->rn_npins++;
+	}
+	return 0;
+}
+
+static int
+run_setup(struct run *rn, const struct options *op)
+{
+	struct errbuf err = { "" };
+	struct proxy_opts po = { 0 };
+	const char *t;
+	unsigned char rnd[8];
+
+	rn->rn_op = op;
+	rn->rn_loop = ev_default_loop(0);
+	if ((rn->rn_po = cmd_policy(op)) == NULL)
+		return EXIT_USAGE;
+	if (parse_pins(rn) < 0)
+		return EXIT_USAGE;
+	if (op->op_dry_run && op->op_log_only) {
+		cmd_error("--dry-run and --log-only: choose one");
+		return EXIT_USAGE;
+	}
+	if (op->op_request_log != NULL &&
+	    (rn->rn_log = fopen(op->op_request_log, "a")) == NULL) {
+		cmd_error("--request-log %s: %s", op->op_request_log, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (getentropy(rnd, sizeof(rnd)) == 0)
+		snprintf(rn->rn_run_id, sizeof(rn->rn_run_id), "%02x%02x%02x%02x%02x%02x%02x%02x",
+		         rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	signal(SIGPIPE, SIG_IGN);
+	po.po_policy = rn->rn_po;
+	po.po_dry_run = op->op_dry_run || policy_dry_run(rn->rn_po);
+	po.po_log_only = op->op_log_only;
+	po.po_pins = rn->rn_pins;
+	po.po_npins = rn->rn_npins;
+	po.po_run_id = rn->rn_run_id;
+	po.po_on_decision = on_decision;
+	po.po_arg = rn;
+	/* Tuning knobs for tests and odd networks; documented in httpjail(1). */
+	if ((t = getenv("HTTPJAIL_CONNECT_TIMEOUT_MS")) != NULL)
+		po.po_connect_ms = (unsigned)strtoul(t, NULL, 10);
+	if ((t = getenv("HTTPJAIL_RESPONSE_TIMEOUT_MS")) != NULL)
+		po.po_response_ms = (unsigned)strtoul(t, NULL, 10);
+	if ((rn->rn_px = proxy_new(rn->rn_loop, &po, &err)) == NULL) {
+		cmd_error("%s", err.msg);
+		return EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+static void
+run_teardown(struct run *rn)
+{
+	proxy_free(rn->rn_px);
+	policy_free(rn->rn_po);
+	if (rn->rn_log != NULL)
+		fclose(rn->rn_log);
+	for (size_t i = 0; i < rn->rn_npins; i++)
+		free((char *)rn->rn_pins[i].pp_host);
+	free(rn->rn_pins);
+}
+
+static void
+drained(void *arg)
+{
+	struct run *rn = arg;
+
+	ev_break(rn->rn_loop, EVBREAK_ALL);
+}
+
+static void
+on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+stop(struct run *rn)
+{
+	for (size_t i = 0; i < 4; i++)
+		ev_signal_stop(rn->rn_loop, &rn->rn_sig[i]);
+	ev_timer_init(&rn->rn_drain_deadline, on_drain_deadline, DRAIN_S, 0.);
+	ev_timer_start(rn->rn_loop, &rn->rn_drain_deadline);
+	proxy_drain(rn->rn_px, drained, rn);
+}
+
+/* --- --server --- */
+
+static void
+on_server_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	stop(w->data);
+}
+
+static int
+listen_all(struct run *rn, enum proxy_entrance kind, const char *const *addrs, size_t n,
+           const char *env, const char *def)
+{
+	struct errbuf err;
+	const char *one = getenv(env);
+
+	if (n == 0) {
+		addrs = &one;
+		n = 1;
+		if (one == NULL || *one == '\0')
+			one = def;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (proxy_listen(rn->rn_px, kind, addrs[i], &err) < 0) {
+			cmd_error("%s", err.msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+cmd_server(const struct options *op)
+{
+	struct run rn = { 0 };
+	struct sockaddr_storage ss;
+	char a[64], b[64];
+	static const int sigs[] = { SIGINT, SIGTERM };
+	int rc;
+
+	if ((rc = run_setup(&rn, op)) != 0)
+		goto out;
+	if (listen_all(&rn, PROXY_EXPLICIT, op->op_listen, op->op_nlisten,
+	               "HTTPJAIL_HTTP_BIND", "127.0.0.1:8080") < 0 ||
+	    listen_all(&rn, PROXY_TRANSPARENT, op->op_listen_tls, op->op_nlisten_tls,
+	               "HTTPJAIL_HTTPS_BIND", "127.0.0.1:8443") < 0) {
+		rc = EXIT_INTERNAL;
+		goto out;
+	}
+	proxy_bound(rn.rn_px, PROXY_EXPLICIT, &ss);
+	addr_format((struct sockaddr *)&ss, a, sizeof(a));
+	proxy_bound(rn.rn_px, PROXY_TRANSPARENT, &ss);
+	addr_format((struct sockaddr *)&ss, b, sizeof(b));
+	/* One line a script can read the ports from when it asked for port 0. */
+	fprintf(stderr, "httpjail: proxy on %s, transparent on %s\n", a, b);
+	for (size_t i = 0; i < 2; i++) {
+		ev_signal_init(&rn.rn_sig[i], on_server_signal, sigs[i]);
+		rn.rn_sig[i].data = &rn;
+		ev_signal_start(rn.rn_loop, &rn.rn_sig[i]);
+	}
+	ev_run(rn.rn_loop, 0);
+	rc = 0;
+out:
+	run_teardown(&rn);
+	return rc;
+}
+
+/* --- --weak --- */
+
+static void
+on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct run *rn = w->data;
+
+	(void)revents;
+	ev_child_stop(loop, w);
+	ev_timer_stop(loop, &rn->rn_timeout);
+	ev_timer_stop(loop, &rn->rn_kill);
+	rn->rn_exited = true;
+	rn->rn_status = w->rstatus;
+	stop(rn);
+}
+
+static void
+on_forward_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct run *rn = w->data;
+
+	(void)loop;
+	(void)revents;
+	kill(rn->rn_child, w->signum);
+}
+
+static void
+on_kill(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *rn = w->data;
+
+	(void)loop;
+	(void)revents;
+	kill(rn->rn_child, SIGKILL);
+}
+
+static void
+on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *rn = w->data;
+
+	(void)revents;
+	rn->rn_timed_out = true;
+	kill(rn->rn_child, SIGTERM);
+	ev_timer_init(&rn->rn_kill, on_kill, KILL_AFTER_S, 0.);
+	rn->rn_kill.data = rn;
+	ev_timer_start(loop, &rn->rn_kill);
+}
+
+/* The environment with every proxy variable pointing at URL and NO_PROXY gone; the
+ * strings from *ADDED on are ours to free. */
+static char **
+weak_env(const char *url, size_t *added)
+{
+	static const char *const names[] = {
+		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy",
+	};
+	extern char **environ;
+	size_t n = 0, k = 0, nn = sizeof(names) / sizeof(names[0]);
+	char **env;
+
+	for (char **e = environ; *e; e++)
+		n++;
+	if ((env = calloc(n + nn + 1, sizeof(*env))) == NULL)
+		return NULL;
+	for (char **e = environ; *e; e++) {
+		bool drop = strncmp(*e, "NO_PROXY=", 9) == 0 || strncmp(*e, "no_proxy=", 9) == 0;
+		for (size_t i = 0; i < nn && !drop; i++)
+			drop = strncmp(*e, names[i], strlen(names[i])) == 0 &&
+			       (*e)[strlen(names[i])] == '=';
+		if (!drop)
+			env[k++] = *e;
+	}
+	*added = k;
+	for (size_t i = 0; i < nn; i++)
+		if (asprintf(&env[k++], "%s=%s", names[i], url) < 0)
+			env[--k] = NULL;
+	env[k] = NULL;
+	return env;
+}
+
+int
+cmd_weak(const struct options *op)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct run rn = { 0 };
+	struct errbuf err;
+	struct sockaddr_storage ss;
+	char hostport[64], url[80], **env = NULL;
+	size_t added = 0;
+	int rc;
+
+	if ((rc = run_setup(&rn, op)) != 0)
+		goto out;
+	if (proxy_listen(rn.rn_px, PROXY_EXPLICIT, "127.0.0.1:0", &err) < 0) {
+		cmd_error("%s", err.msg);
+		rc = EXIT_INTERNAL;
+		goto out;
+	}
+	proxy_bound(rn.rn_px, PROXY_EXPLICIT, &ss);
+	addr_format((struct sockaddr *)&ss, hostport, sizeof(hostport));
+	snprintf(url, sizeof(url), "http://%s", hostport);
+	if ((env = weak_env(url, &added)) == NULL) {
+		cmd_error("out of memory");
+		rc = EXIT_INTERNAL;
+		goto out;
+	}
+	/* Installed before the child exists, so no signal meant for it is lost. */
+	for (size_t i = 0; i < 4; i++) {
+		ev_signal_init(&rn.rn_sig[i], on_forward_signal, sigs[i]);
+		rn.rn_sig[i].data = &rn;
+		ev_signal_start(rn.rn_loop, &rn.rn_sig[i]);
+	}
+	{
+		posix_spawnattr_t sa;
+		sigset_t none, dfl;
+		int e;
+
+		sigemptyset(&none);
+		sigemptyset(&dfl);
+		for (size_t i = 0; i < 4; i++)
+			sigaddset(&dfl, sigs[i]);
+		sigaddset(&dfl, SIGPIPE);
+		posix_spawnattr_init(&sa);
+		posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		posix_spawnattr_setsigmask(&sa, &none);
+		posix_spawnattr_setsigdefault(&sa, &dfl);
+		e = posix_spawnp(&rn.rn_child, op->op_args[0], NULL, &sa, op->op_args, env);
+		posix_spawnattr_destroy(&sa);
+		if (e != 0) {
+			cmd_error("%s: %s", op->op_args[0], strerror(e));
+			rc = e == ENOENT ? 127 : 126;
+			goto out;
+		}
+	}
+	ev_child_init(&rn.rn_child_w, on_child, rn.rn_child, 0);
+	rn.rn_child_w.data = &rn;
+	ev_child_start(rn.rn_loop, &rn.rn_child_w);
+	if (op->op_timeout > 0) {
+		ev_timer_init(&rn.rn_timeout, on_timeout, op->op_timeout, 0.);
+		rn.rn_timeout.data = &rn;
+		ev_timer_start(rn.rn_loop, &rn.rn_timeout);
+	}
+	ev_run(rn.rn_loop, 0);
+	if (rn.rn_timed_out)
+		rc = 124;
+	else if (WIFEXITED(rn.rn_status))
+		rc = WEXITSTATUS(rn.rn_status);
+	else if (WIFSIGNALED(rn.rn_status))
+		rc = 128 + WTERMSIG(rn.rn_status);
+	else
+		rc = EXIT_INTERNAL;
+out:
+	if (env != NULL) {
+		for (char **e = env + added; *e; e++)
+			free(*e);
+		free(env);
+	}
+	run_teardown(&rn);
+	return rc;
+}

@@ -1,0 +1,1266 @@
+/* conn: one client connection, from its first byte to its close: request heads,
+ * decisions, relaying both ways with backpressure, answers of our own, tunnels. */
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "policy.h"
+#include "proxy_int.h"
+#include "tlshello.h"
+
+/* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>, which
+ * clash with <netinet/in.h>. */
+#define SO_ORIGINAL_DST      80
+#define IP6T_SO_ORIGINAL_DST 80
+
+#define PEEK_S     0.25   /* a transparent client silent this long speaks a server-first protocol */
+#define LINGER_S   2.0
+#define TUNNEL_IDLE_S 3600.
+
+static void exch_end(struct conn *);
+static void conn_destroy(struct conn *);
+static void exch_free(struct conn *);
+static void set_timer(struct conn *, double seconds);
+
+/* --- small helpers --- */
+
+static struct exch *
+exch_get(struct conn *cn)
+{
+	if (cn->cn_ex == NULL)
+		cn->cn_ex = calloc(1, sizeof(*cn->cn_ex));
+	return cn->cn_ex;
+}
+
+static void
+watch(struct conn *cn, ev_io *w, int fd, int events, bool want)
+{
+	struct ev_loop *loop = cn->cn_px->px_loop;
+
+	if (want && fd >= 0) {
+		if (ev_is_active(w) && w->fd == fd)
+			return;
+		ev_io_stop(loop, w);
+		ev_io_set(w, fd, events);
+		ev_io_start(loop, w);
+	} else if (ev_is_active(w)) {
+		ev_io_stop(loop, w);
+	}
+}
+
+static void
+update_watchers(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+	bool cr = false, cw = cn->cn_cout.b_len > 0, ur = false, uw = cn->cn_uout.b_len > 0;
+
+	switch (cn->cn_state) {
+	case CS_HEAD:
+	case CS_PEEK:
+		cr = !cn->cn_ceof && !buf_full(&cn->cn_c2u);
+		break;
+	case CS_DECIDE:
+	case CS_RESOLVE:
+	case CS_LOCAL:
+		break;
+	case CS_CONNECT:
+		uw = true;
+		break;
+	case CS_EXCHANGE:
+		cr = !ex->ex_req_done && !cn->cn_ceof && !buf_full(&cn->cn_c2u);
+		uw = uw || ex->ex_req_ready > 0;
+		ur = !ex->ex_resp_done && !cn->cn_ueof && !buf_full(&cn->cn_u2c);
+		cw = cw || ex->ex_resp_ready > 0;
+		break;
+	case CS_TUNNEL:
+		cr = !cn->cn_ceof && !buf_full(&cn->cn_c2u);
+		uw = cn->cn_c2u.b_len > 0;
+		ur = !cn->cn_ueof && !buf_full(&cn->cn_u2c);
+		cw = cw || cn->cn_u2c.b_len > 0;
+		break;
+	case CS_LINGER:
+		cr = true;
+		break;
+	}
+	watch(cn, &cn->cn_crio, cn->cn_cfd, EV_READ, cr);
+	watch(cn, &cn->cn_cwio, cn->cn_cfd, EV_WRITE, cw);
+	watch(cn, &cn->cn_urio, cn->cn_ufd, EV_READ, ur);
+	watch(cn, &cn->cn_uwio, cn->cn_ufd, EV_WRITE, uw);
+}
+
+/* Reads what FD has into B. Returns -1 on a hard error; sets *EOF at end of stream. */
+static int
+fill(int fd, struct buf *b, bool *eof)
+{
+	for (int i = 0; i < 4; i++) {
+		size_t room;
+		char *p = buf_space(b, 4096, &room);
+		ssize_t n;
+		if (p == NULL)
+			return 0;
+		n = read(fd, p, room);
+		if (n > 0) {
+			buf_commit(b, (size_t)n);
+			if ((size_t)n < room)
+				return 0;
+			continue;
+		}
+		if (n == 0) {
+			*eof = true;
+			return 0;
+		}
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		*eof = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes OUT first, then the first N bytes of BODY; consumes what was written.
+ * Returns -1 when the peer is gone. */
+static int
+flush(int fd, struct buf *out, struct buf *body, size_t *n)
+{
+	while (out->b_len > 0 || *n > 0) {
+		struct iovec iov[2];
+		int k = 0;
+		ssize_t w;
+		size_t from_out;
+
+		if (out->b_len > 0)
+			iov[k++] = (struct iovec){ out->b_data + out->b_off, out->b_len };
+		if (*n > 0)
+			iov[k++] = (struct iovec){ body->b_data + body->b_off, *n };
+		w = writev(fd, iov, k);
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		from_out = (size_t)w < out->b_len ? (size_t)w : out->b_len;
+		buf_consume(out, from_out);
+		buf_consume(body, (size_t)w - from_out);
+		*n -= (size_t)w - from_out;
+	}
+	if (out->b_len == 0)
+		buf_release(out);
+	return 0;
+}
+
+static void
+set_timer(struct conn *cn, double seconds)
+{
+	struct ev_loop *loop = cn->cn_px->px_loop;
+
+	ev_timer_stop(loop, &cn->cn_timer);
+	if (seconds > 0) {
+		ev_timer_set(&cn->cn_timer, seconds, 0.);
+		ev_timer_start(loop, &cn->cn_timer);
+	}
+}
+
+static void
+safe_copy(char *dst, size_t dstsz, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < dstsz; i++)
+		dst[i] = isprint((unsigned char)src[i]) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+/* --- answers of our own --- */
+
+/* Queues a whole response for the client; what happens after it is AFTER. */
+static void
+respond(struct conn *cn, int status, const char *phrase, const char *reason,
+        const char *body, size_t bodylen, enum after_local after)
+{
+	char head[1024], hdrreason[512];
+	int n;
+
+	safe_copy(hdrreason, sizeof(hdrreason), reason);
+	n = snprintf(head, sizeof(head),
+	             "HTTP/1.1 %d %s\r\n"
+	             "Content-Type: text/plain; charset=utf-8\r\n"
+	             "Content-Length: %zu\r\n"
+	             "X-Httpjail-Reason: %s\r\n"
+	             "Connection: %s\r\n\r\n",
+	             status, phrase, bodylen, hdrreason,
+	             after == AFTER_NEXT ? "keep-alive" : "close");
+	buf_append(&cn->cn_cout, head, (size_t)n);
+	if (bodylen > 0 && buf_append(&cn->cn_cout, body, bodylen) < 0)
+		after = AFTER_CLOSE;
+	cn->cn_state = CS_LOCAL;
+	cn->cn_after = after;
+}
+
+/* A request we answer without forwarding: the connection survives only when no body
+ * of it is left unread. */
+static enum after_local
+after_answer(const struct conn *cn)
+{
+	const struct exch *ex = cn->cn_ex;
+
+	if (ex == NULL || ex->ex_client_close || ex->ex_connect ||
+	    ex->ex_req_framing != HTTP_BODY_NONE)
+		return AFTER_CLOSE;
+	return AFTER_NEXT;
+}
+
+void
+conn_fail(struct conn *cn, int status, enum end_reason why, const char *detail)
+{
+	struct exch *ex = cn->cn_ex;
+	char body[1024];
+	int n;
+
+	if (cn->cn_ufd >= 0)
+		upstream_release(cn, false);
+	/* A tunnel or a response already under way has nothing to answer with. */
+	if (ex == NULL || ex->ex_resp_head || cn->cn_state == CS_TUNNEL ||
+	    (ex->ex_connect && cn->cn_tunnel_port != 0) ||
+	    (cn->cn_entrance == PROXY_TRANSPARENT && ex->ex_connect)) {
+		conn_close(cn);
+		return;
+	}
+	n = snprintf(body, sizeof(body), "httpjail: %s: %.*s %.*s\n%s\n",
+	             end_reason_str(why), (int)ex->ex_rq.rq_method.len,
+	             ex->ex_rq.rq_method.ptr, (int)ex->ex_rq.rq_url.len,
+	             ex->ex_rq.rq_url.ptr, detail);
+	respond(cn, status, status == 504 ? "Gateway Timeout" :
+	        status == 400 ? "Bad Request" : status == 403 ? "Forbidden" : "Bad Gateway",
+	        end_reason_str(why), body, (size_t)n, after_answer(cn));
+	conn_run(cn);
+}
+
+static void
+bad_request(struct conn *cn, const char *why)
+{
+	char body[512];
+	int n = snprintf(body, sizeof(body), "httpjail: bad request: %s\n", why);
+
+	if (cn->cn_ufd >= 0)
+		upstream_release(cn, false);
+	respond(cn, 400, "Bad Request", "bad request", body, (size_t)n, AFTER_CLOSE);
+}
+
+static void
+respond_denied(struct conn *cn, const char *why)
+{
+	struct exch *ex = cn->cn_ex;
+	const struct rule *r = ex->ex_dc.dc_rule;
+	char body[8192], reason[512];
+	size_t n;
+
+	if (r != NULL)
+		snprintf(reason, sizeof(reason), "%s by rule %zu (%s)", why,
+		         rule_index(r) + 1, rule_source(r));
+	else
+		snprintf(reason, sizeof(reason), "%s", why);
+	n = (size_t)snprintf(body, sizeof(body),
+	                     "httpjail: request denied: %.*s %.*s\n",
+	                     (int)ex->ex_rq.rq_method.len, ex->ex_rq.rq_method.ptr,
+	                     (int)ex->ex_rq.rq_url.len, ex->ex_rq.rq_url.ptr);
+	if (r != NULL)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "rule %zu %s: %s\n",
+		                      rule_index(r) + 1, rule_source(r), rule_text(r));
+	else if (strcmp(why, "loop") != 0)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "no rule allows it (default deny)\n");
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "reason: %s\n", why);
+	if (ex->ex_hooked && ex->ex_hr.hr_outlen > 0 && n < sizeof(body)) {
+		size_t k = ex->ex_hr.hr_outlen < sizeof(body) - n ? ex->ex_hr.hr_outlen
+		                                                 : sizeof(body) - n;
+		memcpy(body + n, ex->ex_hr.hr_out, k);
+		n += k;
+	}
+	if (n > sizeof(body))
+		n = sizeof(body);
+	respond(cn, 403, "Forbidden", reason, body, n, after_answer(cn));
+}
+
+/* --- deciding --- */
+
+static void
+report(struct conn *cn, enum verdict v, bool enforced, const char *engine,
+       const char *reason)
+{
+	struct proxy *px = cn->cn_px;
+	struct exch *ex = cn->cn_ex;
+	struct proxy_event pe = {
+		.pe_rq = &ex->ex_rq,
+		.pe_verdict = v,
+		.pe_enforced = enforced,
+		.pe_rule = ex->ex_dc.dc_rule,
+		.pe_engine = engine,
+		.pe_reason = reason,
+		.pe_decide_us = (uint64_t)((ev_time() - ex->ex_decide_start) * 1e6),
+	};
+
+	if (px->px_opts.po_on_decision != NULL)
+		px->px_opts.po_on_decision(&pe, px->px_opts.po_arg);
+}
+
+static void
+allowed(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+
+	if (ex->ex_connect && cn->cn_entrance == PROXY_EXPLICIT) {
+		/* What the tunnel carries is known only once the client speaks. */
+		snprintf(cn->cn_tunnel_host, sizeof(cn->cn_tunnel_host), "%s", ex->ex_host);
+		cn->cn_tunnel_port = ex->ex_port;
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		buf_append(&cn->cn_cout, ok, sizeof(ok) - 1);
+		cn->cn_state = CS_LOCAL;
+		cn->cn_after = AFTER_PEEK;
+		return;
+	}
+	upstream_start(cn);
+}
+
+static void
+decided(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+	struct proxy *px = cn->cn_px;
+	bool enforced = !px->px_opts.po_dry_run;
+	char reason[256];
+
+	if (strcmp(ex->ex_dc.dc_reason, "hook error") == 0)
+		snprintf(reason, sizeof(reason), "hook error: %s", ex->ex_hr.hr_reason);
+	else
+		snprintf(reason, sizeof(reason), "%s", ex->ex_dc.dc_reason);
+	report(cn, ex->ex_dc.dc_verdict, enforced, "policy", reason);
+	if (ex->ex_dc.dc_verdict == VERDICT_DENY && enforced) {
+		respond_denied(cn, ex->ex_dc.dc_rule == NULL &&
+		               strcmp(reason, "default") == 0 ? "default deny" : reason);
+		return;
+	}
+	allowed(cn);
+}
+
+static void decide_continue(struct conn *, enum decide_status);
+
+static void
+on_hook(const struct hook_result *res, void *arg)
+{
+	struct conn *cn = arg;
+	struct exch *ex = cn->cn_ex;
+	struct proxy *px = cn->cn_px;
+	enum decide_status st;
+
+	conn_enter(cn);
+	ex->ex_hook = NULL;
+	ex->ex_hr = *res;
+	ex->ex_hooked = true;
+	st = policy_decide_hooked(px->px_opts.po_policy, px->px_scratch, &ex->ex_rq,
+	                          res->hr_status == HOOK_MATCH,
+	                          res->hr_status == HOOK_ERROR, &ex->ex_dc);
+	decide_continue(cn, st);
+	conn_leave(cn);
+}
+
+static void
+decide_continue(struct conn *cn, enum decide_status st)
+{
+	struct exch *ex = cn->cn_ex;
+	struct proxy *px = cn->cn_px;
+
+	while (st == DECIDE_HOOK) {
+		ex->ex_hook = hook_start(px->px_hooks, rule_sh(ex->ex_dc.dc_rule), &ex->ex_rq,
+		                         on_hook, cn, &ex->ex_hr);
+		if (ex->ex_hook != NULL) {
+			cn->cn_state = CS_DECIDE;
+			return;
+		}
+		ex->ex_hooked = true;
+		st = policy_decide_hooked(px->px_opts.po_policy, px->px_scratch, &ex->ex_rq,
+		                          ex->ex_hr.hr_status == HOOK_MATCH,
+		                          ex->ex_hr.hr_status == HOOK_ERROR, &ex->ex_dc);
+	}
+	decided(cn);
+}
+
+/* Whether HOST:PORT names one of our own listening sockets. */
+static bool
+names_us(const struct proxy *px, const char *host, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	/* Names are checked again once resolved, address by address. */
+	if (addr_parse(host, port, &ss, &len) < 0)
+		return false;
+	return upstream_is_loop(px, (struct sockaddr *)&ss);
+}
+
+static void
+decide_start(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+	struct proxy *px = cn->cn_px;
+
+	ex->ex_decide_start = ev_time();
+	memset(&ex->ex_dc, 0, sizeof(ex->ex_dc));
+	if (names_us(px, ex->ex_host, ex->ex_port)) {
+		ex->ex_dc.dc_verdict = VERDICT_DENY;
+		report(cn, VERDICT_DENY, true, "loop", "loop");
+		respond_denied(cn, "loop");
+		return;
+	}
+	if (px->px_opts.po_log_only) {
+		report(cn, VERDICT_ALLOW, false, "log-only", "log-only");
+		allowed(cn);
+		return;
+	}
+	decide_continue(cn, policy_decide(px->px_opts.po_policy, px->px_scratch,
+	                                  &ex->ex_rq, 0, &ex->ex_dc));
+}
+
+/* --- requests --- */
+
+static int
+build_request(struct conn *cn, const char *method, const char *scheme, struct slice host,
+              uint16_t port, struct slice path, struct slice query)
+{
+	struct exch *ex = cn->cn_ex;
+	struct errbuf err;
+
+	if (request_build(&ex->ex_rq, slice_cstr(method), slice_cstr(scheme), host, port,
+	                  path, query, ex->ex_rqbuf, sizeof(ex->ex_rqbuf), &err) < 0) {
+		bad_request(cn, err.msg);
+		return -1;
+	}
+	ex->ex_rq.rq_requester = slice_cstr(cn->cn_peer_text);
+	snprintf(ex->ex_host, sizeof(ex->ex_host), "%.*s", (int)ex->ex_rq.rq_host.len,
+	         ex->ex_rq.rq_host.ptr);
+	ex->ex_port = port;
+	snprintf(ex->ex_hostport, sizeof(ex->ex_hostport), "%s%s%s:%u",
+	         strchr(ex->ex_host, ':') ? "[" : "", ex->ex_host,
+	         strchr(ex->ex_host, ':') ? "]" : "", (unsigned)port);
+	return 0;
+}
+
+/* Splits a Host header value into host and port (DEFPORT when absent). */
+static int
+split_host(struct slice hv, struct slice *host, uint16_t *port, uint16_t defport)
+{
+	const char *p = hv.ptr, *end = hv.ptr + hv.len, *colon;
+	unsigned long v = 0;
+
+	*port = defport;
+	if (hv.len > 0 && *p == '[') {
+		const char *rb = memchr(p, ']', hv.len);
+		if (rb == NULL)
+			return -1;
+		*host = (struct slice){ p + 1, (size_t)(rb - p - 1) };
+		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+		if (rb + 1 < end && colon == NULL)
+			return -1;
+	} else {
+		colon = memchr(p, ':', hv.len);
+		*host = (struct slice){ p, colon ? (size_t)(colon - p) : hv.len };
+	}
+	if (colon != NULL) {
+		if (colon + 1 == end || end - colon > 6)
+			return -1;
+		for (const char *q = colon + 1; q < end; q++) {
+			if (!isdigit((unsigned char)*q))
+				return -1;
+			v = v * 10 + (unsigned)(*q - '0');
+		}
+		if (v == 0 || v > 65535)
+			return -1;
+		*port = (uint16_t)v;
+	}
+	return host->len > 0 ? 0 : -1;
+}
+
+/* A complete request head is in the client buffer: work out where it goes and ask. */
+static void
+exch_start(struct conn *cn, size_t headlen)
+{
+	struct exch *ex = cn->cn_ex;
+	struct http_req *rq = &ex->ex_req;
+	char method[32], authority[300];
+	const char *scheme = "http";
+	struct slice host;
+	uint16_t port = 80;
+	ssize_t n;
+
+	snprintf(method, sizeof(method), "%.*s", (int)rq->hr_method.len, rq->hr_method.ptr);
+	ex->ex_req_framing = rq->hr_framing;
+	ex->ex_req_left = rq->hr_length;
+	http_chunked_init(&ex->ex_req_chunk);
+	ex->ex_client_close = !rq->hr_keep_alive;
+	ex->ex_upgrade = rq->hr_upgrade;
+
+	switch (rq->hr_form) {
+	case HTTP_TARGET_AUTHORITY:
+		if (cn->cn_entrance != PROXY_EXPLICIT || cn->cn_tunnel_port != 0) {
+			bad_request(cn, "CONNECT is only for the proxy port");
+			return;
+		}
+		ex->ex_connect = true;
+		scheme = "https";
+		host = rq->hr_host;
+		port = rq->hr_port;
+		if (build_request(cn, method, scheme, host, port, SLICE_LIT("/"),
+		                  SLICE_LIT("")) < 0)
+			return;
+		buf_consume(&cn->cn_c2u, headlen);
+		decide_start(cn);
+		return;
+	case HTTP_TARGET_ABSOLUTE:
+		if (cn->cn_tunnel_port != 0 || cn->cn_entrance != PROXY_EXPLICIT) {
+			bad_request(cn, "absolute-form target where an origin-form one belongs");
+			return;
+		}
+		if (rq->hr_scheme.len != 4 && !(rq->hr_scheme.len == 2 &&
+		    strncasecmp(rq->hr_scheme.ptr, "ws", 2) == 0)) {
+			bad_request(cn, "an https:// target needs CONNECT");
+			return;
+		}
+		scheme = rq->hr_scheme.len == 2 ? "ws" : "http";
+		host = rq->hr_host;
+		port = rq->hr_port ? rq->hr_port : 80;
+		break;
+	case HTTP_TARGET_ORIGIN:
+		if (cn->cn_tunnel_port != 0) {
+			/* Inside a CONNECT tunnel: the place was decided by CONNECT's authority. */
+			host = slice_cstr(cn->cn_tunnel_host);
+			port = cn->cn_tunnel_port;
+		} else {
+			uint16_t defport = 80;
+			if (cn->cn_has_dst)
+				defport = ntohs(((struct sockaddr_in *)&cn->cn_dst)->sin_port);
+			if (rq->hr_host_header.len == 0 ||
+			    split_host(rq->hr_host_header, &host, &port, defport) < 0) {
+				bad_request(cn, "origin-form request without a usable Host");
+				return;
+			}
+		}
+		break;
+	default:
+		bad_request(cn, "asterisk-form requests are not forwarded");
+		return;
+	}
+	if (build_request(cn, method, scheme, host, port, rq->hr_path, rq->hr_query) < 0)
+		return;
+	snprintf(authority, sizeof(authority), "%s%s%s", strchr(ex->ex_host, ':') ? "[" : "",
+	         ex->ex_host, strchr(ex->ex_host, ':') ? "]" : "");
+	if (port != 80)
+		snprintf(authority + strlen(authority), sizeof(authority) - strlen(authority),
+		         ":%u", (unsigned)port);
+	{
+		size_t room;
+		char *out = buf_space(&cn->cn_uout, HTTP_MAX_HEAD, &room);
+		n = out ? http_write_request_head(rq, slice_cstr(authority), ex->ex_upgrade,
+		                                  out, room) : -1;
+		if (n < 0) {
+			bad_request(cn, "request head too large to forward");
+			return;
+		}
+		buf_commit(&cn->cn_uout, (size_t)n);
+	}
+	buf_consume(&cn->cn_c2u, headlen);
+	if (ex->ex_req_framing == HTTP_BODY_NONE)
+		ex->ex_req_done = true;
+	decide_start(cn);
+}
+
+static int
+state_head(struct conn *cn)
+{
+	struct slice d = buf_data(&cn->cn_c2u);
+	struct exch *ex;
+	const char *why = NULL;
+	ssize_t n;
+
+	if (d.len == 0) {
+		if (cn->cn_ceof) {
+			conn_close(cn);
+			return -1;
+		}
+		return 0;
+	}
+	if ((ex = exch_get(cn)) == NULL) {
+		conn_close(cn);
+		return -1;
+	}
+	n = http_parse_request(d.ptr, d.len, &ex->ex_req, &why);
+	if (n == 0) {
+		if (cn->cn_ceof) {
+			conn_close(cn);
+			return -1;
+		}
+		set_timer(cn, cn->cn_px->px_opts.po_head_ms / 1e3);
+		return 0;
+	}
+	if (n < 0) {
+		bad_request(cn, why);
+		return 1;
+	}
+	exch_start(cn, (size_t)n);
+	return 1;
+}
+
+/* --- transparent connections and tunnels: what is this? --- */
+
+static bool
+looks_http(struct slice d)
+{
+	size_t i;
+
+	for (i = 0; i < d.len && i < 16; i++) {
+		unsigned char c = (unsigned char)d.ptr[i];
+		if (c == ' ')
+			return i > 0;
+		if (!isupper(c) && c != '-' && c != '_')
+			return false;
+	}
+	return false;
+}
+
+static bool
+could_be_http(struct slice d)
+{
+	for (size_t i = 0; i < d.len && i < 16; i++)
+		if (!isupper((unsigned char)d.ptr[i]) && d.ptr[i] != '-' && d.ptr[i] != '_')
+			return false;
+	return d.len < 16;
+}
+
+/* A fresh exchange for a connection known only by host and port. */
+static int
+tunnel_exchange(struct conn *cn, const char *scheme, struct slice host, uint16_t port)
+{
+	struct exch *ex;
+
+	exch_free(cn);
+	if ((ex = exch_get(cn)) == NULL) {
+		conn_close(cn);
+		return -1;
+	}
+	ex->ex_connect = true;
+	ex->ex_req_done = true;
+	return build_request(cn, "CONNECT", scheme, host, port,
+	                     strcmp(scheme, "tcp") ? SLICE_LIT("/") : SLICE_LIT(""),
+	                     SLICE_LIT(""));
+}
+
+/* Decides a connection by host and port alone: TLS by its server name, other bytes
+ * as tcp://HOST:PORT. */
+static void
+peek_decide(struct conn *cn, const char *scheme, struct slice host, uint16_t port)
+{
+	if (tunnel_exchange(cn, scheme, host, port) == 0)
+		decide_start(cn);
+}
+
+static int
+state_peek(struct conn *cn, bool timed_out)
+{
+	struct slice d = buf_data(&cn->cn_c2u);
+	char dst[64] = "";
+	uint16_t dport = 0;
+
+	if (cn->cn_has_dst) {
+		addr_format((struct sockaddr *)&cn->cn_dst, dst, sizeof(dst));
+		*strrchr(dst, ':') = '\0';
+		dport = ntohs(((struct sockaddr_in *)&cn->cn_dst)->sin_port);
+	}
+	if (d.len > 0 && looks_http(d)) {
+		cn->cn_state = CS_HEAD;
+		return 1;
+	}
+	if (cn->cn_tunnel_port != 0) {
+		/* Not HTTP inside CONNECT: the CONNECT decision stands; splice to its place. */
+		if (d.len == 0 && !timed_out && !cn->cn_ceof)
+			return 0;
+		if (d.len > 0 && could_be_http(d) && !timed_out && !cn->cn_ceof)
+			return 0;
+		if (tunnel_exchange(cn, "https", slice_cstr(cn->cn_tunnel_host),
+		                    cn->cn_tunnel_port) < 0)
+			return -1;
+		upstream_start(cn);
+		return 1;
+	}
+	if (d.len > 0 && (unsigned char)d.ptr[0] == 0x16) {
+		struct slice sni;
+		const char *why;
+		switch (tlshello_parse((const uint8_t *)d.ptr, d.len, &sni, &why)) {
+		case TLSHELLO_MORE:
+			if (!cn->cn_ceof && !buf_full(&cn->cn_c2u))
+				return 0;
+			/* FALLTHROUGH */
+		case TLSHELLO_BAD:
+			conn_close(cn);
+			return -1;
+		case TLSHELLO_DONE:
+			if (sni.len == 0 && !cn->cn_has_dst) {
+				conn_close(cn);
+				return -1;
+			}
+			peek_decide(cn, "https", sni.len ? sni : slice_cstr(dst),
+			            dport ? dport : 443);
+			return 1;
+		}
+	}
+	if (d.len > 0 && could_be_http(d) && !timed_out && !cn->cn_ceof)
+		return 0;
+	if (d.len == 0 && !timed_out && !cn->cn_ceof)
+		return 0;
+	if (!cn->cn_has_dst) {
+		conn_close(cn);
+		return -1;
+	}
+	peek_decide(cn, "tcp", slice_cstr(dst), dport);
+	return 1;
+}
+
+/* --- relaying --- */
+
+/* Marks how much of B's front belongs to the body being relayed. Returns -1 on bad
+ * chunked framing. */
+static int
+scan_body(struct buf *b, enum http_framing framing, uint64_t *left,
+          struct http_chunked *ck, size_t *ready, bool *done, bool eof)
+{
+	size_t have = b->b_len - *ready;
+	const char *why;
+
+	if (*done || have == 0) {
+		if (framing == HTTP_BODY_CLOSE && eof)
+			*done = true;
+		return 0;
+	}
+	switch (framing) {
+	case HTTP_BODY_NONE:
+		*done = true;
+		break;
+	case HTTP_BODY_LENGTH: {
+		uint64_t n = have < *left ? have : *left;
+		*ready += (size_t)n;
+		*left -= n;
+		*done = *left == 0;
+		break;
+	}
+	case HTTP_BODY_CHUNKED: {
+		ssize_t n = http_chunked_feed(ck, b->b_data + b->b_off + *ready, have, done, &why);
+		if (n < 0)
+			return -1;
+		*ready += (size_t)n;
+		break;
+	}
+	case HTTP_BODY_CLOSE:
+		*ready += have;
+		*done = eof;
+		break;
+	}
+	return 0;
+}
+
+static int
+response_head(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+	struct slice d = buf_data(&cn->cn_u2c);
+	const char *why = NULL;
+	struct http_resp *rs = &ex->ex_resp;
+	size_t room;
+	char *out;
+	ssize_t n, w;
+	bool close;
+
+	n = d.len ? http_parse_response(d.ptr, d.len, ex->ex_rq.rq_method, rs, &why) : 0;
+	if (n == 0) {
+		if (buf_full(&cn->cn_u2c))
+			why = "response head too large";
+		else if (cn->cn_ueof)
+			why = NULL;
+		else
+			return 0;
+	}
+	if (n <= 0) {
+		/* A reused connection the server had already closed: try a fresh one. */
+		if (why == NULL && ex->ex_reused && !ex->ex_retried && d.len == 0 &&
+		    ex->ex_req_framing == HTTP_BODY_NONE) {
+			ex->ex_retried = true;
+			upstream_release(cn, false);
+			ex->ex_reused = false;
+			cn->cn_state = CS_RESOLVE;
+			upstream_start(cn);
+			return 1;
+		}
+		conn_fail(cn, 502, why ? END_UPSTREAM_BAD : END_UPSTREAM_CLOSED,
+		          why ? why : "the upstream closed the connection before answering");
+		return -1;
+	}
+	ex->ex_resp_started = true;
+	if (rs->hs_status == 101 && !ex->ex_upgrade) {
+		conn_fail(cn, 502, END_UPSTREAM_BAD, "101 Switching Protocols without an Upgrade request");
+		return -1;
+	}
+	close = ex->ex_client_close || rs->hs_framing == HTTP_BODY_CLOSE;
+	out = buf_space(&cn->cn_cout, (size_t)n + 64, &room);
+	w = out ? http_write_response_head(rs, close && rs->hs_status >= 200, out, room) : -1;
+	if (w < 0) {
+		conn_fail(cn, 502, END_UPSTREAM_BAD, "response head too large");
+		return -1;
+	}
+	buf_commit(&cn->cn_cout, (size_t)w);
+	buf_consume(&cn->cn_u2c, (size_t)n);
+	if (rs->hs_status == 101) {
+		ex->ex_resp_head = ex->ex_resp_done = true;
+		cn->cn_state = CS_TUNNEL;
+		set_timer(cn, TUNNEL_IDLE_S);
+		return 1;
+	}
+	if (rs->hs_status < 200)
+		return 1;   /* 100 Continue and friends: forwarded, the real answer follows */
+	ex->ex_resp_head = true;
+	ex->ex_client_close = close;
+	ex->ex_resp_framing = rs->hs_framing;
+	ex->ex_resp_left = rs->hs_length;
+	http_chunked_init(&ex->ex_resp_chunk);
+	if (rs->hs_framing == HTTP_BODY_NONE ||
+	    (rs->hs_framing == HTTP_BODY_LENGTH && rs->hs_length == 0))
+		ex->ex_resp_done = true;
+	set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
+	return 1;
+}
+
+static int
+state_exchange(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+
+	if (!ex->ex_req_done &&
+	    scan_body(&cn->cn_c2u, ex->ex_req_framing, &ex->ex_req_left, &ex->ex_req_chunk,
+	              &ex->ex_req_ready, &ex->ex_req_done, cn->cn_ceof) < 0) {
+		conn_close(cn);
+		return -1;
+	}
+	if (!ex->ex_req_done && cn->cn_ceof && ex->ex_req_ready == 0) {
+		conn_close(cn);
+		return -1;
+	}
+	if (flush(cn->cn_ufd, &cn->cn_uout, &cn->cn_c2u, &ex->ex_req_ready) < 0) {
+		if (!ex->ex_resp_started) {
+			conn_fail(cn, 502, END_UPSTREAM_CLOSED, "the upstream closed the connection");
+			return -1;
+		}
+		ex->ex_req_done = true;
+	}
+	/* The upstream's time to answer counts from the end of the request. */
+	if (ex->ex_req_done && ex->ex_req_ready == 0 && cn->cn_uout.b_len == 0 &&
+	    !ex->ex_resp_head && !ex->ex_waiting) {
+		ex->ex_waiting = true;
+		set_timer(cn, cn->cn_px->px_opts.po_response_ms / 1e3);
+	}
+	if (!ex->ex_resp_head) {
+		int rc = response_head(cn);
+		if (rc != 0 || cn->cn_state != CS_EXCHANGE)
+			return rc;
+	}
+	if (scan_body(&cn->cn_u2c, ex->ex_resp_framing, &ex->ex_resp_left, &ex->ex_resp_chunk,
+	              &ex->ex_resp_ready, &ex->ex_resp_done, cn->cn_ueof) < 0 ||
+	    flush(cn->cn_cfd, &cn->cn_cout, &cn->cn_u2c, &ex->ex_resp_ready) < 0) {
+		conn_close(cn);
+		return -1;
+	}
+	if (!ex->ex_resp_done) {
+		if (cn->cn_ueof && ex->ex_resp_ready == 0) {
+			conn_close(cn);   /* cut short: the client sees the connection end */
+			return -1;
+		}
+		return 0;
+	}
+	if (cn->cn_cout.b_len > 0 || ex->ex_resp_ready > 0)
+		return 0;
+	/* The answer is out. */
+	if (!ex->ex_req_done) {
+		conn_close(cn);
+		return -1;
+	}
+	upstream_release(cn, ex->ex_resp.hs_keep_alive &&
+	                 ex->ex_resp_framing != HTTP_BODY_CLOSE && cn->cn_u2c.b_len == 0);
+	if (ex->ex_client_close) {
+		conn_close(cn);
+		return -1;
+	}
+	exch_end(cn);
+	return 1;
+}
+
+static int
+state_tunnel(struct conn *cn)
+{
+	size_t n = cn->cn_c2u.b_len;
+
+	if (flush(cn->cn_ufd, &cn->cn_uout, &cn->cn_c2u, &n) < 0) {
+		conn_close(cn);
+		return -1;
+	}
+	n = cn->cn_u2c.b_len;
+	if (flush(cn->cn_cfd, &cn->cn_cout, &cn->cn_u2c, &n) < 0) {
+		conn_close(cn);
+		return -1;
+	}
+	/* Half-close passes through: each side learns the other is done sending. */
+	if (cn->cn_ceof && cn->cn_c2u.b_len == 0 && !cn->cn_ushut) {
+		shutdown(cn->cn_ufd, SHUT_WR);
+		cn->cn_ushut = true;
+	}
+	if (cn->cn_ueof && cn->cn_u2c.b_len == 0 && cn->cn_cout.b_len == 0 && !cn->cn_cshut) {
+		shutdown(cn->cn_cfd, SHUT_WR);
+		cn->cn_cshut = true;
+	}
+	if (cn->cn_cshut && cn->cn_ushut) {
+		conn_close(cn);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+state_local(struct conn *cn)
+{
+	size_t none = 0;
+
+	if (flush(cn->cn_cfd, &cn->cn_cout, &cn->cn_c2u, &none) < 0) {
+		conn_close(cn);
+		return -1;
+	}
+	if (cn->cn_cout.b_len > 0)
+		return 0;
+	switch (cn->cn_after) {
+	case AFTER_NEXT:
+		exch_end(cn);
+		return 1;
+	case AFTER_PEEK:
+		exch_free(cn);
+		cn->cn_state = CS_PEEK;
+		set_timer(cn, PEEK_S);
+		return 1;
+	case AFTER_TUNNEL:
+		cn->cn_state = CS_TUNNEL;
+		return 1;
+	case AFTER_CLOSE:
+		break;
+	}
+	/* Closing at once could turn unread request bytes into a reset that destroys
+	 * the answer in flight: send FIN, then drain for a moment. */
+	shutdown(cn->cn_cfd, SHUT_WR);
+	cn->cn_cshut = true;
+	if (cn->cn_ufd >= 0)
+		upstream_release(cn, false);
+	cn->cn_state = CS_LINGER;
+	set_timer(cn, LINGER_S);
+	return 0;
+}
+
+/* Runs the states until nothing moves. Never frees CN: a close inside only marks it. */
+static void
+machine(struct conn *cn)
+{
+	for (int guard = 0; guard < 64 && !cn->cn_dead; guard++) {
+		int rc;
+
+		cn->cn_again = false;
+		switch (cn->cn_state) {
+		case CS_HEAD:
+			rc = state_head(cn);
+			break;
+		case CS_PEEK:
+			rc = state_peek(cn, false);
+			break;
+		case CS_EXCHANGE:
+			rc = state_exchange(cn);
+			break;
+		case CS_TUNNEL:
+			rc = state_tunnel(cn);
+			break;
+		case CS_LOCAL:
+			rc = state_local(cn);
+			break;
+		case CS_LINGER:
+			cn->cn_c2u.b_len = 0;
+			buf_release(&cn->cn_c2u);
+			if (cn->cn_ceof)
+				conn_close(cn);
+			rc = 0;
+			break;
+		default:
+			rc = 0;
+			break;
+		}
+		if (rc <= 0 && !cn->cn_again)
+			break;
+	}
+}
+
+/*
+ * Every entry from the event loop is bracketed by conn_enter() and conn_leave(): a
+ * close deep inside (a failed write under a decision under a read) then only marks
+ * the connection, and its memory stays valid until the outermost frame is done.
+ */
+void
+conn_enter(struct conn *cn)
+{
+	cn->cn_running++;
+}
+
+void
+conn_leave(struct conn *cn)
+{
+	if (--cn->cn_running > 0)
+		return;
+	if (!cn->cn_dead) {
+		cn->cn_running++;
+		machine(cn);
+		cn->cn_running--;
+	}
+	if (cn->cn_dead)
+		conn_destroy(cn);
+	else
+		update_watchers(cn);
+}
+
+void
+conn_run(struct conn *cn)
+{
+	if (cn->cn_running > 0) {
+		cn->cn_again = true;
+		return;
+	}
+	conn_enter(cn);
+	conn_leave(cn);
+}
+
+static void
+exch_free(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+
+	if (ex == NULL)
+		return;
+	if (ex->ex_hook != NULL)
+		hook_cancel(ex->ex_hook);
+	if (ex->ex_resolve != NULL)
+		resolve_cancel(ex->ex_resolve);
+	free(ex);
+	cn->cn_ex = NULL;
+}
+
+/* The exchange is over and the connection stays: wait for the next request. */
+static void
+exch_end(struct conn *cn)
+{
+	exch_free(cn);
+	cn->cn_state = CS_HEAD;
+	if (cn->cn_c2u.b_len == 0)
+		buf_release(&cn->cn_c2u);
+	buf_release(&cn->cn_u2c);
+	set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
+	proxy_check_drained(cn->cn_px);
+}
+
+/* --- events --- */
+
+static void
+on_client_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *cn = w->data;
+
+	(void)loop;
+	(void)revents;
+	conn_enter(cn);
+	if (fill(cn->cn_cfd, &cn->cn_c2u, &cn->cn_ceof) < 0 && cn->cn_state != CS_LINGER)
+		conn_close(cn);
+	else if (cn->cn_state == CS_TUNNEL)
+		set_timer(cn, TUNNEL_IDLE_S);
+	else if (cn->cn_state == CS_EXCHANGE && !cn->cn_ex->ex_waiting)
+		set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
+	conn_leave(cn);
+}
+
+static void
+on_upstream_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *cn = w->data;
+
+	(void)loop;
+	(void)revents;
+	conn_enter(cn);
+	if (fill(cn->cn_ufd, &cn->cn_u2c, &cn->cn_ueof) < 0 && cn->cn_u2c.b_len == 0 &&
+	    cn->cn_state == CS_TUNNEL)
+		conn_close(cn);
+	else if (cn->cn_state == CS_TUNNEL)
+		set_timer(cn, TUNNEL_IDLE_S);
+	conn_leave(cn);
+}
+
+static void
+on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *cn = w->data;
+
+	(void)loop;
+	(void)revents;
+	conn_enter(cn);
+	if (cn->cn_state == CS_CONNECT && w == &cn->cn_uwio) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		getsockopt(cn->cn_ufd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err != 0) {
+			snprintf(cn->cn_ex->ex_why, sizeof(cn->cn_ex->ex_why), "%s", strerror(err));
+			upstream_connect_next(cn);
+		} else {
+			conn_upstream_ready(cn);
+		}
+	}
+	conn_leave(cn);
+}
+
+static void
+on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *cn = w->data;
+	struct exch *ex = cn->cn_ex;
+
+	(void)loop;
+	(void)revents;
+	conn_enter(cn);
+	if (cn->cn_state == CS_PEEK) {
+		state_peek(cn, true);
+	} else if (cn->cn_state == CS_CONNECT) {
+		snprintf(ex->ex_why, sizeof(ex->ex_why), "connection timed out");
+		upstream_connect_next(cn);
+	} else if (cn->cn_state == CS_EXCHANGE && !ex->ex_resp_head && ex->ex_waiting) {
+		conn_fail(cn, 504, END_UPSTREAM_TIMEOUT, "no response from the upstream in time");
+	} else {
+		conn_close(cn);
+	}
+	conn_leave(cn);
+}
+
+void
+conn_upstream_ready(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+
+	if (ex->ex_connect) {
+		cn->cn_state = CS_TUNNEL;
+		set_timer(cn, TUNNEL_IDLE_S);
+	} else {
+		cn->cn_state = CS_EXCHANGE;
+		set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
+	}
+	conn_run(cn);
+}
+
+/* The original destination of a redirected connection; none when it was made to
+ * our own port directly. */
+static void
+original_dst(struct conn *cn, const struct listener *ls)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if (ls->ls_addr.ss_family == AF_INET6)
+		rc = getsockopt(cn->cn_cfd, IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
+	else
+		rc = getsockopt(cn->cn_cfd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
+	if (rc < 0 || addr_equal((struct sockaddr *)&ss, (struct sockaddr *)&ls->ls_addr) ||
+	    addr_classify((struct sockaddr *)&ss, NULL) == ADDR_LOOPBACK)
+		return;
+	cn->cn_dst = ss;
+	cn->cn_has_dst = true;
+}
+
+void
+conn_accept(struct proxy *px, struct listener *ls, int fd,
+            const struct sockaddr_storage *peer)
+{
+	struct conn *cn = calloc(1, sizeof(*cn));
+	int one = 1;
+
+	if (cn == NULL || px->px_draining) {
+		free(cn);
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cn->cn_px = px;
+	cn->cn_entrance = ls->ls_kind;
+	cn->cn_cfd = fd;
+	cn->cn_ufd = -1;
+	cn->cn_peer = *peer;
+	addr_format((const struct sockaddr *)peer, cn->cn_peer_text, sizeof(cn->cn_peer_text));
+	*strrchr(cn->cn_peer_text, ':') = '\0';
+	buf_init(&cn->cn_c2u, IO_BUF_MAX + HTTP_MAX_HEAD);
+	buf_init(&cn->cn_u2c, IO_BUF_MAX + HTTP_MAX_HEAD);
+	buf_init(&cn->cn_cout, OUT_BUF_MAX);
+	buf_init(&cn->cn_uout, OUT_BUF_MAX);
+	ev_io_init(&cn->cn_crio, on_client_read, fd, EV_READ);
+	ev_io_init(&cn->cn_cwio, on_write, fd, EV_WRITE);
+	ev_io_init(&cn->cn_urio, on_upstream_read, -1, EV_READ);
+	ev_io_init(&cn->cn_uwio, on_write, -1, EV_WRITE);
+	ev_timer_init(&cn->cn_timer, on_timer, 0., 0.);
+	cn->cn_crio.data = cn->cn_cwio.data = cn->cn_urio.data = cn->cn_uwio.data = cn;
+	cn->cn_timer.data = cn;
+	LIST_INSERT_HEAD(&px->px_conns, cn, cn_entry);
+	px->px_nconns++;
+	if (ls->ls_kind == PROXY_TRANSPARENT) {
+		original_dst(cn, ls);
+		cn->cn_state = CS_PEEK;
+		set_timer(cn, PEEK_S);
+	} else {
+		cn->cn_state = CS_HEAD;
+		set_timer(cn, px->px_opts.po_head_ms / 1e3);
+	}
+	conn_run(cn);
+}
+
+void
+conn_close(struct conn *cn)
+{
+	cn->cn_dead = true;
+	if (cn->cn_running == 0)
+		conn_destroy(cn);
+}
+
+static void
+conn_destroy(struct conn *cn)
+{
+	struct proxy *px = cn->cn_px;
+	struct ev_loop *loop = px->px_loop;
+
+	ev_io_stop(loop, &cn->cn_crio);
+	ev_io_stop(loop, &cn->cn_cwio);
+	ev_io_stop(loop, &cn->cn_urio);
+	ev_io_stop(loop, &cn->cn_uwio);
+	ev_timer_stop(loop, &cn->cn_timer);
+	exch_free(cn);
+	if (cn->cn_ufd >= 0)
+		close(cn->cn_ufd);
+	close(cn->cn_cfd);
+	buf_release(&cn->cn_c2u);
+	buf_release(&cn->cn_u2c);
+	buf_release(&cn->cn_cout);
+	buf_release(&cn->cn_uout);
+	LIST_REMOVE(cn, cn_entry);
+	px->px_nconns--;
+	free(cn);
+	proxy_check_drained(px);
+}

@@ -1,0 +1,122 @@
+#!/bin/bash
+# bench/proxy.sh: requests per second and latency through httpjail --server against
+# direct, with wrk and an nginx origin serving 1 KiB on loopback, keep-alive; then RSS
+# with 1,000 idle kept-alive client connections. Runs in a network namespace of its
+# own that has only lo. Usage: HTTPJAIL_BIN=./httpjail tests/bench/proxy.sh
+set -u
+: "${HTTPJAIL_BIN:?set HTTPJAIL_BIN}"
+HTTPJAIL_BIN=$(readlink -f "$HTTPJAIL_BIN")
+if [ -z "${BENCH_NETNS:-}" ]; then
+	export BENCH_NETNS=1
+	exec unshare -n "$0" "$@"
+fi
+ip link set lo up
+DUR=${BENCH_DURATION:-5}
+CONNS=${BENCH_CONNS:-32}
+T=$(mktemp -d /tmp/httpjail-bench.XXXXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+
+mkdir -p "$T/www"
+chmod 755 "$T" "$T/www"
+head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$T/www/small"
+chmod 644 "$T/www/small"
+cat > "$T/nginx.conf" <<NGX
+daemon off;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	server { listen 127.0.0.1:18080; root $T/www; }
+}
+NGX
+nginx -c "$T/nginx.conf" &
+PIDS+=($!)
+
+policy_small() {
+	printf 'rules:\n  - {action: allow, pattern: '"'"'^http://origin\\.test:18080/small$'"'"'}\n'
+}
+policy_big() {
+	echo "rules:"
+	for i in $(seq 0 9999); do echo "  - {action: allow, host: h$i.example.com, methods: [GET]}"; done
+	for i in $(seq 0 98); do echo "  - {action: deny, pattern: 'svc$i\\.example\\.(com|net)/'}"; done
+	printf '  - {action: allow, pattern: '"'"'^http://origin\\.test:18080/small$'"'"'}\n'
+}
+policy_small > "$T/small.yaml"
+policy_big > "$T/big.yaml"
+
+start_proxy() {
+	"$HTTPJAIL_BIN" --server --listen 127.0.0.1:13140 --listen-tls 127.0.0.1:13141 \
+		-c "$1" --resolve origin.test:18080:127.0.0.1 -q 2> "$T/proxy.err" &
+	PROXY_PID=$!
+	PIDS+=($PROXY_PID)
+	for _ in $(seq 100); do
+		grep -q 'proxy on' "$T/proxy.err" 2>/dev/null && break
+		sleep 0.05
+	done
+}
+stop_proxy() { kill $PROXY_PID; wait $PROXY_PID 2>/dev/null; }
+
+# wrk against a proxy sends absolute-form requests through this script.
+cat > "$T/proxy.lua" <<'LUA'
+wrk.path = "http://origin.test:18080/small"
+wrk.headers["Host"] = "origin.test:18080"
+LUA
+sleep 0.5
+curl -s -o /dev/null -w '' http://127.0.0.1:18080/small || { echo "nginx did not start"; exit 1; }
+
+# measure NAME URL [wrk args]: prints "req/s p50 p99".
+measure() {
+	local out
+	out=$(timeout $((DUR + 10)) wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" 2>&1)
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+	errs=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')
+	echo "$rps $p50 $p99 $errs"
+}
+
+echo "| setup | req/s | ratio to direct | p50 | p99 | notes |"
+echo "|---|---|---|---|---|---|"
+read -r d50 d99 <<<""
+read -r drps d50 d99 derr <<<"$(measure http://127.0.0.1:18080/small)"
+echo "| direct (nginx, 1 KiB, keep-alive, $CONNS conns) | $drps | 1.00 | $d50 | $d99 | $derr |"
+for pol in small big; do
+	start_proxy "$T/$pol.yaml"
+	code=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/small)
+	deny=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/other)
+	read -r rps p50 p99 errs <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+	ratio=$(awk -v a="$rps" -v b="$drps" 'BEGIN { printf "%.2f", a / b }')
+	label="httpjail --server, 1 rule"
+	[ $pol = big ] && label="httpjail --server, 10,100 rules (allow rule last)"
+	rss=$(awk '/VmHWM/ {print $2}' /proc/$PROXY_PID/status)
+	echo "| $label | $rps | $ratio | $p50 | $p99 | check: allowed $code, denied $deny; peak RSS ${rss} KiB $errs |"
+	stop_proxy
+done
+
+# 1,000 idle kept-alive connections, each after one request.
+start_proxy "$T/small.yaml"
+python3 - <<'PY' &
+import socket, time
+socks = []
+for i in range(1000):
+    s = socket.create_connection(("127.0.0.1", 13140))
+    s.sendall(b"GET http://origin.test:18080/small HTTP/1.1\r\nHost: origin.test:18080\r\n\r\n")
+    socks.append(s)
+for s in socks:
+    s.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+time.sleep(8)
+PY
+PIDS+=($!)
+sleep 5
+rss=$(awk '/VmRSS/ {print $2}' /proc/$PROXY_PID/status)
+conns=$(ss -tn state established "( sport = :13140 )" | tail -n +2 | wc -l)
+echo
+echo "RSS with $conns idle kept-alive client connections: ${rss} KiB (target < 20 MiB)"
+stop_proxy

@@ -1,0 +1,204 @@
+#!/bin/bash
+# httpjail --server against a local origin: decisions, keep-alive, strict parsing,
+# CONNECT, upstream failures, loops, hooks in parallel, streaming, WebSocket.
+. "$(dirname "$0")/proxylib.sh"
+
+start_origin origin
+OP=$origin_PORT
+cat > "$TMP/policy.yaml" <<Y
+rules:
+  - action: allow
+    host: a.test
+    methods: [GET, HEAD, POST, PUT]
+    pattern: '^http://a\.test:$OP/(echo|bytes|chunked|upload|ws|close-delimited|status)'
+  - action: allow
+    methods: [CONNECT]
+    pattern: '^https://a\.test:$OP/\$'
+  - action: allow
+    host: [down.test, nowhere.test, localhost, slow.test, 10.255.255.1]
+  - action: allow
+    host: hook.test
+    sh: 'sleep 2; exit 0'
+  - action: allow
+    pattern: '^http://127\.0\.0\.1:'
+Y
+HTTPJAIL_RESPONSE_TIMEOUT_MS=700 start_proxy -c "$TMP/policy.yaml" \
+	--resolve a.test:$OP:127.0.0.1 --resolve down.test:9:127.0.0.1 \
+	--resolve slow.test:$OP:127.0.0.1 --resolve hook.test:$OP:127.0.0.1 \
+	--request-log "$TMP/requests.log" -v
+[ -n "$PROXY" ] && pass "proxy started" || { fail "proxy started" "$(cat "$TMP/proxy.err")"; exit 0; }
+C=(curl -s -x "http://$PROXY" --max-time 10)
+
+# Allow and deny by rule and method.
+out=$("${C[@]}" "http://a.test:$OP/echo?x=1")
+expect "allowed GET reaches the origin" "$out" '"path": "/echo"'
+out=$("${C[@]}" -i -X DELETE "http://a.test:$OP/echo")
+expect "denied method gets 403" "$out" "HTTP/1.1 403 Forbidden"
+expect "403 has X-Httpjail-Reason" "$out" "X-Httpjail-Reason: default deny"
+expect "403 body names the request" "$out" "request denied: DELETE http://a.test:$OP/echo"
+out=$("${C[@]}" -i "http://a.test:$OP/secret")
+expect "denied path gets 403" "$out" "HTTP/1.1 403 Forbidden"
+grep -q "/secret" "$TMP/origin.log" && fail "denied request never reaches the origin" "it did" ||
+	pass "denied request never reaches the origin"
+
+# Every request on a kept-alive connection is decided.
+out=$("${C[@]}" -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' \
+	"http://a.test:$OP/echo" "http://a.test:$OP/secret2")
+expect_eq "second request on a kept-alive connection is denied" "$out" "200 1
+403 0"
+out=$("${C[@]}" -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' \
+	"http://a.test:$OP/secret3" "http://a.test:$OP/echo")
+expect_eq "connection stays usable after a 403" "$out" "403 1
+200 0"
+
+# Absolute-form: the URI's host decides and is the Host sent upstream.
+out=$("${C[@]}" -H 'Host: evil.test' "http://a.test:$OP/echo?hostcheck")
+expect "Host of the URI is sent upstream" "$out" "\"host\": \"a.test:$OP\""
+grep -q 'hostcheck host=evil.test' "$TMP/origin.log" &&
+	fail "mismatched Host never reaches the origin" "it did" ||
+	pass "mismatched Host never reaches the origin"
+expect "no X-Forwarded-For upstream" "$(grep -ci forwarded <<<"$out")" "0"
+
+# Strict parsing: each malformed request gets 400 and the origin never sees it.
+before=$(wc -l < "$TMP/origin.log")
+bad=(
+	"GET http://a.test:$OP/echo?smuggle1 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	"GET http://a.test:$OP/echo?smuggle2 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"
+	"POST http://a.test:$OP/echo?smuggle3 HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip\r\n\r\n"
+	"GET http://a.test:$OP/echo?fold HTTP/1.1\r\nHost: a.test\r\nX-A: b\r\n c\r\n\r\n"
+	"GET http://a.test:$OP/echo?bare HTTP/1.1\r\nHost: a.test\r\nX-A: b\rc\r\n\r\n"
+	"GET http://a.test:$OP/echo?space HTTP/1.1\r\nHost: a.test\r\nX-A : b\r\n\r\n"
+	"GET http://a.test:$OP/echo?nul HTTP/1.1\r\nHost: a.test\r\nX-A: b\x00c\r\n\r\n"
+	"G@T http://a.test:$OP/echo?method HTTP/1.1\r\nHost: a.test\r\n\r\n"
+	"GET http://a.test:$OP/echo?version HTTP/1.2\r\nHost: a.test\r\n\r\n"
+	"POST http://a.test:$OP/echo?chunk HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+)
+for i in "${!bad[@]}"; do
+	out=$(printf "${bad[$i]}" | raw "$PROXY")
+	case $i in
+	9) # a bad chunk size is found after the head went upstream: the connection ends
+		[[ $out != *"HTTP/1.1 2"* ]] && pass "malformed request $i refused" ||
+			fail "malformed request $i refused" "$out" ;;
+	*) expect "malformed request $i gets 400" "$out" "HTTP/1.1 400 Bad Request" ;;
+	esac
+done
+after=$(grep -c -E 'smuggle|fold|bare|space|nul|method|version' "$TMP/origin.log")
+expect_eq "no malformed head reached the origin" "$after" "0"
+
+proxy_alive "proxy survives malformed requests"
+
+# CONNECT by host and port, and plain HTTP inside the tunnel decided again.
+out=$("${C[@]}" -p "http://a.test:$OP/echo?tunnel")
+expect "allowed CONNECT, request inside allowed" "$out" '"query": "tunnel"'
+out=$("${C[@]}" -p -o /dev/null -w '%{http_code}' "http://a.test:$OP/secret-in-tunnel")
+expect_eq "request inside a tunnel is decided" "$out" "403"
+out=$(printf 'CONNECT a.test:%s HTTP/1.1\r\nHost: a.test:%s\r\n\r\n' 1 1 | raw "$PROXY")
+expect "CONNECT to another port is denied" "$out" "HTTP/1.1 403 Forbidden"
+out=$(printf 'CONNECT b.test:%s HTTP/1.1\r\nHost: b.test:%s\r\n\r\n' "$OP" "$OP" | raw "$PROXY")
+expect "CONNECT to another host is denied" "$out" "HTTP/1.1 403 Forbidden"
+
+proxy_alive "proxy survives CONNECT"
+
+# Upstream failures: refused, unresolvable, slow, private.
+out=$("${C[@]}" -i "http://down.test:9/")
+expect "upstream down gives 502" "$out" "HTTP/1.1 502 Bad Gateway"
+expect "502 says which step failed" "$out" "cannot connect to down.test:9"
+out=$("${C[@]}" -i "http://nowhere.test/")
+expect "unresolvable gives 502" "$out" "cannot resolve nowhere.test"
+out=$("${C[@]}" -i "http://slow.test:$OP/slow?ms=3000")
+expect "slow upstream gives 504" "$out" "HTTP/1.1 504 Gateway Timeout"
+out=$("${C[@]}" -i "http://localhost:$OP/echo")
+expect "allowed name on loopback is refused" "$out" "a loopback address"
+out=$("${C[@]}" -i "http://10.255.255.1:$OP/echo")
+expect "allowed name on a private address is refused" "$out" "a private address"
+
+# A request to the proxy itself is a loop.
+out=$("${C[@]}" -i "http://$PROXY/")
+expect "request to the proxy is refused" "$out" "X-Httpjail-Reason: loop"
+
+# A slow hook stalls only its own request.
+"${C[@]}" -o "$TMP/hooked" "http://hook.test:$OP/echo?hooked" &
+hookpid=$!
+sleep 0.3
+start=$(date +%s%N)
+out=$("${C[@]}" "http://a.test:$OP/echo?parallel")
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait $hookpid
+expect "hooked request is allowed" "$(cat "$TMP/hooked")" '"query": "hooked"'
+[ "$ms" -lt 1500 ] && pass "a 2 s hook does not delay a parallel request (${ms} ms)" ||
+	fail "a 2 s hook does not delay a parallel request" "${ms} ms"
+
+# Bodies: chunked both ways, 100-continue, close-delimited.
+out=$("${C[@]}" "http://a.test:$OP/chunked?n=3&size=5&trailer=1")
+expect_eq "chunked response passes" "$out" "$(printf '0123401234012340' | head -c 15)"
+out=$(printf 'hello chunked' | "${C[@]}" -H 'Transfer-Encoding: chunked' -T - "http://a.test:$OP/upload")
+expect "chunked upload passes" "$out" '"body_len": 13'
+out=$("${C[@]}" -H 'Expect: 100-continue' --data-binary @/etc/os-release "http://a.test:$OP/upload")
+expect "Expect: 100-continue works" "$out" "\"body_len\": $(stat -L -c %s /etc/os-release)"
+out=$("${C[@]}" "http://a.test:$OP/close-delimited?n=1000" | wc -c)
+expect_eq "close-delimited response passes" "$out" "1000"
+
+# 200 MiB each way, streamed: the proxy's memory stays small.
+n=$((200 * 1024 * 1024))
+out=$(head -c $n /dev/zero | "${C[@]}" --max-time 60 -T - "http://a.test:$OP/upload")
+expect "200 MiB upload passes" "$out" "\"body_len\": $n"
+out=$("${C[@]}" --max-time 60 -o /dev/null -w '%{size_download}' "http://a.test:$OP/bytes?n=$n")
+expect_eq "200 MiB download passes" "$out" "$n"
+rss=$(awk '/VmHWM/ {print $2}' /proc/$PROXY_PID/status)
+[ "$rss" -lt 32768 ] && pass "proxy RSS stays under 32 MiB ($rss KiB)" ||
+	fail "proxy RSS stays under 32 MiB" "$rss KiB"
+
+# WebSocket echo after an allowed upgrade.
+out=$(python3 - "$PROXY" "$OP" <<'PY'
+import base64, os, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET http://a.test:%s/ws HTTP/1.1\r\nHost: a.test:%s\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+           % (sys.argv[2], sys.argv[2], key)).encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+mask = os.urandom(4)
+payload = b"hello through httpjail"
+frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+s.sendall(frame)
+data = b""
+while len(data) < 2 + len(payload):
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print(head.split(b"\r\n")[0].decode(), data[2:].decode(errors="replace"))
+PY
+)
+expect "WebSocket upgrade and echo" "$out" "HTTP/1.1 101 Switching Protocols hello through httpjail"
+
+# 200 concurrent connections all answered.
+seq 200 | xargs -P 200 -I{} curl -s -x "http://$PROXY" --max-time 20 -o /dev/null \
+	-w '%{http_code}\n' "http://a.test:$OP/echo?c={}" > "$TMP/conc"
+expect_eq "200 concurrent connections all answered" "$(grep -c '^200$' "$TMP/conc")" "200"
+
+# The request log has one line per decision, - for what was blocked.
+expect "request log allow line" "$(cat "$TMP/requests.log")" "+ GET http://a.test:$OP/echo?x=1"
+expect "request log deny line" "$(cat "$TMP/requests.log")" "- DELETE http://a.test:$OP/echo"
+grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z [+-] ' "$TMP/requests.log" &&
+	pass "request log timestamps are RFC 3339 UTC with ms" ||
+	fail "request log timestamps are RFC 3339 UTC with ms" "$(head -1 "$TMP/requests.log")"
+expect "-v prints decisions" "$(cat "$TMP/proxy.err")" "httpjail: deny DELETE http://a.test:$OP/echo"
+
+# No descriptor leaks: once the clients are gone only listeners and pooled upstream
+# connections remain.
+sleep 0.5
+socks=$(ls -l /proc/$PROXY_PID/fd | grep -c socket:)
+pooled=$(ss -tn state established "( dport = :$OP )" | tail -n +2 | wc -l)
+clients=$(ss -tn "( sport = :${PROXY##*:} )" | tail -n +2 | wc -l)
+expect_eq "no client connection left open" "$clients" "0"
+[ "$socks" -le $((pooled + 4)) ] && pass "no descriptor leak ($socks sockets, $pooled pooled)" ||
+	fail "no descriptor leak" "$socks sockets, $pooled pooled: $(ls -l /proc/$PROXY_PID/fd)"
+
+# SIGTERM drains and exits 0.
+kill -TERM $PROXY_PID
+wait $PROXY_PID
+expect_eq "SIGTERM exits 0" "$?" "0"
