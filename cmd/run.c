@@ -1,6 +1,7 @@
 /* run: --server and --weak: the proxy on this process's loop, with the request log
  * and -v lines fed from its decisions. */
 #include <errno.h>
+#include <malloc.h>
 #include <ev.h>
 #include <signal.h>
 #include <spawn.h>
@@ -159,6 +160,10 @@ run_setup(struct run *rn, const struct options *op)
 		snprintf(rn->rn_run_id, sizeof(rn->rn_run_id), "%02x%02x%02x%02x%02x%02x%02x%02x",
 		         rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	signal(SIGPIPE, SIG_IGN);
+	/* Exchanges allocate and free tens of KiB each: without this glibc hands the
+	 * top of the heap back with brk() after nearly every request. */
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
+	mallopt(M_TOP_PAD, 1 << 20);
 	po.po_policy = rn->rn_po;
 	po.po_dry_run = op->op_dry_run || policy_dry_run(rn->rn_po);
 	po.po_log_only = op->op_log_only;

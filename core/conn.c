@@ -1,6 +1,7 @@
 /* conn: one client connection, from its first byte to its close: request heads,
  * decisions, relaying both ways with backpressure, answers of our own, tunnels. */
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,8 +35,8 @@ static void set_timer(struct conn *, double seconds);
 static struct exch *
 exch_get(struct conn *cn)
 {
-	if (cn->cn_ex == NULL)
-		cn->cn_ex = calloc(1, sizeof(*cn->cn_ex));
+	if (cn->cn_ex == NULL && (cn->cn_ex = malloc(sizeof(*cn->cn_ex))) != NULL)
+		memset(cn->cn_ex, 0, offsetof(struct exch, ex_req));
 	return cn->cn_ex;
 }
 
@@ -61,20 +62,23 @@ update_watchers(struct conn *cn)
 	struct exch *ex = cn->cn_ex;
 	bool cr = false, cw = cn->cn_cout.b_len > 0, ur = false, uw = cn->cn_uout.b_len > 0;
 
+	/* Watchers stay on where they can: each change costs an epoll_ctl. */
 	switch (cn->cn_state) {
 	case CS_HEAD:
 	case CS_PEEK:
-		cr = !cn->cn_ceof && !buf_full(&cn->cn_c2u);
-		break;
 	case CS_DECIDE:
 	case CS_RESOLVE:
+		cr = !cn->cn_ceof && !buf_full(&cn->cn_c2u);
+		ur = cn->cn_uidle;
+		break;
 	case CS_LOCAL:
 		break;
 	case CS_CONNECT:
+		cr = !cn->cn_ceof && !buf_full(&cn->cn_c2u);
 		uw = true;
 		break;
 	case CS_EXCHANGE:
-		cr = !ex->ex_req_done && !cn->cn_ceof && !buf_full(&cn->cn_c2u);
+		cr = !cn->cn_ceof && !buf_full(&cn->cn_c2u);
 		uw = uw || ex->ex_req_ready > 0;
 		ur = !ex->ex_resp_done && !cn->cn_ueof && !buf_full(&cn->cn_u2c);
 		cw = cw || ex->ex_resp_ready > 0;
@@ -890,8 +894,15 @@ state_exchange(struct conn *cn)
 		conn_close(cn);
 		return -1;
 	}
-	upstream_release(cn, ex->ex_resp.hs_keep_alive &&
-	                 ex->ex_resp_framing != HTTP_BODY_CLOSE && cn->cn_u2c.b_len == 0);
+	if (ex->ex_resp.hs_keep_alive && ex->ex_resp_framing != HTTP_BODY_CLOSE &&
+	    cn->cn_u2c.b_len == 0 && !cn->cn_ueof) {
+		/* Kept on this connection: its next request most likely goes there too. */
+		cn->cn_uidle = true;
+		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_hostport);
+		buf_release(&cn->cn_u2c);
+	} else {
+		upstream_release(cn, false);
+	}
 	if (ex->ex_client_close) {
 		conn_close(cn);
 		return -1;
@@ -1100,7 +1111,10 @@ on_upstream_read(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	conn_enter(cn);
-	if (fill(cn->cn_ufd, &cn->cn_u2c, &cn->cn_ueof) < 0 && cn->cn_u2c.b_len == 0 &&
+	if (cn->cn_uidle) {
+		/* An idle upstream that speaks has closed or is broken: forget it. */
+		upstream_release(cn, false);
+	} else if (fill(cn->cn_ufd, &cn->cn_u2c, &cn->cn_ueof) < 0 && cn->cn_u2c.b_len == 0 &&
 	    cn->cn_state == CS_TUNNEL)
 		conn_close(cn);
 	else if (cn->cn_state == CS_TUNNEL)
@@ -1252,8 +1266,13 @@ conn_destroy(struct conn *cn)
 	ev_io_stop(loop, &cn->cn_uwio);
 	ev_timer_stop(loop, &cn->cn_timer);
 	exch_free(cn);
-	if (cn->cn_ufd >= 0)
-		close(cn->cn_ufd);
+	if (cn->cn_ufd >= 0) {
+		ev_io_stop(loop, &cn->cn_urio);
+		if (cn->cn_uidle)
+			pool_put(px, cn->cn_ukey, cn->cn_ufd);
+		else
+			close(cn->cn_ufd);
+	}
 	close(cn->cn_cfd);
 	buf_release(&cn->cn_c2u);
 	buf_release(&cn->cn_u2c);

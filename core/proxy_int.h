@@ -73,20 +73,15 @@ enum after_local { AFTER_NEXT, AFTER_CLOSE, AFTER_TUNNEL, AFTER_PEEK };
 
 /* One request/response exchange; allocated while it runs, so idle connections are small. */
 struct exch {
-	struct http_req         ex_req;
-	struct http_resp        ex_resp;
 	struct request          ex_rq;
-	char                    ex_rqbuf[URLBUF_MAX];
 	char                    ex_hostport[300];     /* "host:port" upstream */
 	char                    ex_host[256];         /* upstream host, NUL-terminated */
 	uint16_t                ex_port;
 	struct decision         ex_dc;
 	struct hook            *ex_hook;
-	struct hook_result      ex_hr;
 	bool                    ex_hooked;            /* ex_hr holds a hook's answer */
 	ev_tstamp               ex_decide_start;
 	struct resolve_q       *ex_resolve;
-	struct sockaddr_storage ex_addrs[RESOLVE_MAX_ADDRS];
 	size_t                  ex_naddrs, ex_next_addr;
 	bool                    ex_pinned;            /* addresses from --resolve */
 	char                    ex_why[256];          /* why the last connect attempt failed */
@@ -103,6 +98,12 @@ struct exch {
 	size_t                  ex_req_ready, ex_resp_ready;  /* bytes at the front to forward */
 	bool                    ex_req_done, ex_resp_done, ex_resp_head;
 	bool                    ex_client_close;      /* close the client after this */
+	/* Large and filled before they are read: not zeroed for each exchange. */
+	struct http_req         ex_req;
+	struct http_resp        ex_resp;
+	char                    ex_rqbuf[URLBUF_MAX];
+	struct hook_result      ex_hr;                /* valid when ex_hooked */
+	struct sockaddr_storage ex_addrs[RESOLVE_MAX_ADDRS];  /* ex_naddrs of them */
 };
 
 struct conn {
@@ -126,6 +127,9 @@ struct conn {
 	char                    cn_tunnel_host[256];  /* CONNECT host, for requests inside */
 	uint16_t                cn_tunnel_port;
 	struct exch            *cn_ex;
+	/* An upstream kept between exchanges, for the next request to the same place. */
+	bool                    cn_uidle;
+	char                    cn_ukey[300];
 	int                     cn_running;   /* frames of ours on the stack */
 	bool                    cn_again;     /* something moved while running */
 	bool                    cn_dead;      /* closed; freed when the last frame leaves */

@@ -41,12 +41,15 @@ upstream_release(struct conn *cn, bool reusable)
 	ev_io_stop(loop, &cn->cn_urio);
 	ev_io_stop(loop, &cn->cn_uwio);
 	if (cn->cn_ufd >= 0) {
-		if (reusable && ex != NULL && !cn->cn_ueof)
+		if (reusable && cn->cn_uidle)
+			pool_put(cn->cn_px, cn->cn_ukey, cn->cn_ufd);
+		else if (reusable && ex != NULL && !cn->cn_ueof)
 			pool_put(cn->cn_px, ex->ex_hostport, cn->cn_ufd);
 		else
 			close(cn->cn_ufd);
 	}
 	cn->cn_ufd = -1;
+	cn->cn_uidle = false;
 	cn->cn_ueof = cn->cn_ushut = false;
 	buf_release(&cn->cn_u2c);
 }
@@ -164,6 +167,15 @@ upstream_start(struct conn *cn)
 	cn->cn_state = CS_RESOLVE;
 	ex->ex_naddrs = ex->ex_next_addr = 0;
 	ex->ex_pinned = false;
+	if (cn->cn_uidle) {
+		if (!ex->ex_connect && strcmp(cn->cn_ukey, ex->ex_hostport) == 0) {
+			cn->cn_uidle = false;
+			ex->ex_reused = true;
+			conn_upstream_ready(cn);
+			return;
+		}
+		upstream_release(cn, true);
+	}
 	/* A tunnel's bytes need a connection of their own; HTTP may reuse one. */
 	if (!ex->ex_connect && (fd = pool_take(px, ex->ex_hostport)) >= 0) {
 		cn->cn_ufd = fd;

@@ -45,6 +45,20 @@ for bin in "$UNIT_DIR"/unit_*; do
 	passed=$((passed + ok)); failed=$((failed + bad))
 done
 
+# Fuzz drivers must survive random bytes (a smoke test; make fuzz does the real work).
+head -c 65536 /dev/urandom > "${TMPDIR:-/tmp}/httpjail-fuzz-input.$$"
+for bin in "$UNIT_DIR"/fuzz_*; do
+	[ -x "$bin" ] || continue
+	if "$bin" "${TMPDIR:-/tmp}/httpjail-fuzz-input.$$" >/dev/null 2>&1; then
+		echo "[$(basename "$bin")] ok 1, failed 0"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $(basename "$bin"): crashed on random input"
+		failed=$((failed + 1)); failures+=("$(basename "$bin")")
+	fi
+done
+rm -f "${TMPDIR:-/tmp}/httpjail-fuzz-input.$$"
+
 # Integration cases print "PASS name", "FAIL name: why" or "SKIPPED: name: why".
 for t in "$here"/integration/*.sh; do
 	case $(basename "$t") in *lib.sh) continue ;; esac
