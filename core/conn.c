@@ -341,6 +341,12 @@ decided(struct conn *cn)
 	else
 		snprintf(reason, sizeof(reason), "%s", ex->ex_dc.dc_reason);
 	report(cn, ex->ex_dc.dc_verdict, enforced, "policy", reason);
+	/* TLS and other bytes decided by host alone have no HTTP to answer in. */
+	if (ex->ex_dc.dc_verdict == VERDICT_DENY && enforced && ex->ex_connect &&
+	    cn->cn_entrance == PROXY_TRANSPARENT) {
+		conn_close(cn);
+		return;
+	}
 	if (ex->ex_dc.dc_verdict == VERDICT_DENY && enforced) {
 		respond_denied(cn, ex->ex_dc.dc_rule == NULL &&
 		               strcmp(reason, "default") == 0 ? "default deny" : reason);
