@@ -261,9 +261,15 @@ main(int argc, char **argv)
 		if (op.op_nargs > 0 || op.op_weak) {
 			cmd_error("--server runs no command (usage: httpjail [OPTIONS] --server)");
 			rc = EXIT_USAGE;
+		} else if (op.op_timeout > 0) {
+			cmd_error("--timeout limits a command; --server runs none");
+			rc = EXIT_USAGE;
 		} else {
 			rc = cmd_server(&op);
 		}
+	} else if (op.op_nlisten > 0 || op.op_nlisten_tls > 0) {
+		cmd_error("--listen and --listen-tls go with --server");
+		rc = EXIT_USAGE;
 	} else if (op.op_nargs == 0) {
 		cmd_error("nothing to run (usage: httpjail [OPTIONS] -- COMMAND, or --test URL; see --help)");
 		rc = EXIT_USAGE;

@@ -177,6 +177,10 @@ run_setup(struct run *rn, const struct options *op)
 		po.po_connect_ms = (unsigned)strtoul(t, NULL, 10);
 	if ((t = getenv("HTTPJAIL_RESPONSE_TIMEOUT_MS")) != NULL)
 		po.po_response_ms = (unsigned)strtoul(t, NULL, 10);
+	if ((t = getenv("HTTPJAIL_HEAD_TIMEOUT_MS")) != NULL)
+		po.po_head_ms = (unsigned)strtoul(t, NULL, 10);
+	if ((t = getenv("HTTPJAIL_IDLE_TIMEOUT_MS")) != NULL)
+		po.po_idle_ms = (unsigned)strtoul(t, NULL, 10);
 	if ((rn->rn_px = proxy_new(rn->rn_loop, &po, &err)) == NULL) {
 		cmd_error("%s", err.msg);
 		return EXIT_INTERNAL;
@@ -246,9 +250,10 @@ listen_all(struct run *rn, enum proxy_entrance kind, const char *const *addrs, s
 			one = def;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (proxy_listen(rn->rn_px, kind, addrs[i], &err) < 0) {
+		int rc = proxy_listen(rn->rn_px, kind, addrs[i], &err);
+		if (rc < 0) {
 			cmd_error("%s", err.msg);
-			return -1;
+			return rc == -2 ? EXIT_USAGE : EXIT_INTERNAL;
 		}
 	}
 	return 0;
@@ -265,13 +270,11 @@ cmd_server(const struct options *op)
 
 	if ((rc = run_setup(&rn, op)) != 0)
 		goto out;
-	if (listen_all(&rn, PROXY_EXPLICIT, op->op_listen, op->op_nlisten,
-	               "HTTPJAIL_HTTP_BIND", "127.0.0.1:8080") < 0 ||
-	    listen_all(&rn, PROXY_TRANSPARENT, op->op_listen_tls, op->op_nlisten_tls,
-	               "HTTPJAIL_HTTPS_BIND", "127.0.0.1:8443") < 0) {
-		rc = EXIT_INTERNAL;
+	if ((rc = listen_all(&rn, PROXY_EXPLICIT, op->op_listen, op->op_nlisten,
+	                     "HTTPJAIL_HTTP_BIND", "127.0.0.1:8080")) != 0 ||
+	    (rc = listen_all(&rn, PROXY_TRANSPARENT, op->op_listen_tls, op->op_nlisten_tls,
+	                     "HTTPJAIL_HTTPS_BIND", "127.0.0.1:8443")) != 0)
 		goto out;
-	}
 	proxy_bound(rn.rn_px, PROXY_EXPLICIT, &ss);
 	addr_format((struct sockaddr *)&ss, a, sizeof(a));
 	proxy_bound(rn.rn_px, PROXY_TRANSPARENT, &ss);

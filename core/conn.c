@@ -228,7 +228,7 @@ conn_fail(struct conn *cn, int status, enum end_reason why, const char *detail)
 		upstream_release(cn, false);
 	/* A tunnel or a response already under way has nothing to answer with. */
 	if (ex == NULL || ex->ex_resp_head || cn->cn_state == CS_TUNNEL ||
-	    (ex->ex_connect && cn->cn_tunnel_port != 0) ||
+	    (ex->ex_connect && cn->cn_tunnel_open) ||
 	    (cn->cn_entrance == PROXY_TRANSPARENT && ex->ex_connect)) {
 		conn_close(cn);
 		return;
@@ -262,9 +262,12 @@ respond_denied(struct conn *cn, const char *why)
 	char body[8192], reason[512];
 	size_t n;
 
-	if (r != NULL)
-		snprintf(reason, sizeof(reason), "%s by rule %zu (%s)", why,
-		         rule_index(r) + 1, rule_source(r));
+	if (r != NULL && strcmp(why, "rule") == 0)
+		snprintf(reason, sizeof(reason), "denied by rule %zu (%s)", rule_index(r) + 1,
+		         rule_source(r));
+	else if (r != NULL)
+		snprintf(reason, sizeof(reason), "%s (rule %zu, %s)", why, rule_index(r) + 1,
+		         rule_source(r));
 	else
 		snprintf(reason, sizeof(reason), "%s", why);
 	n = (size_t)snprintf(body, sizeof(body),
@@ -274,9 +277,9 @@ respond_denied(struct conn *cn, const char *why)
 	if (r != NULL)
 		n += (size_t)snprintf(body + n, sizeof(body) - n, "rule %zu %s: %s\n",
 		                      rule_index(r) + 1, rule_source(r), rule_text(r));
-	else if (strcmp(why, "loop") != 0)
-		n += (size_t)snprintf(body + n, sizeof(body) - n, "no rule allows it (default deny)\n");
-	n += (size_t)snprintf(body + n, sizeof(body) - n, "reason: %s\n", why);
+	else if (strcmp(why, "default deny") == 0)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "no rule allows it\n");
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "reason: %s\n", reason);
 	if (ex->ex_hooked && ex->ex_hr.hr_outlen > 0 && n < sizeof(body)) {
 		size_t k = ex->ex_hr.hr_outlen < sizeof(body) - n ? ex->ex_hr.hr_outlen
 		                                                 : sizeof(body) - n;
@@ -316,14 +319,10 @@ allowed(struct conn *cn)
 	struct exch *ex = cn->cn_ex;
 
 	if (ex->ex_connect && cn->cn_entrance == PROXY_EXPLICIT) {
-		/* What the tunnel carries is known only once the client speaks. */
+		/* The upstream first, so that a failure can still be a 502; what the tunnel
+		 * carries is known only once the client speaks. */
 		snprintf(cn->cn_tunnel_host, sizeof(cn->cn_tunnel_host), "%s", ex->ex_host);
 		cn->cn_tunnel_port = ex->ex_port;
-		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-		buf_append(&cn->cn_cout, ok, sizeof(ok) - 1);
-		cn->cn_state = CS_LOCAL;
-		cn->cn_after = AFTER_PEEK;
-		return;
 	}
 	upstream_start(cn);
 }
@@ -348,8 +347,7 @@ decided(struct conn *cn)
 		return;
 	}
 	if (ex->ex_dc.dc_verdict == VERDICT_DENY && enforced) {
-		respond_denied(cn, ex->ex_dc.dc_rule == NULL &&
-		               strcmp(reason, "default") == 0 ? "default deny" : reason);
+		respond_denied(cn, strcmp(reason, "default") == 0 ? "default deny" : reason);
 		return;
 	}
 	allowed(cn);
@@ -504,6 +502,8 @@ exch_start(struct conn *cn, size_t headlen)
 	uint16_t port = 80;
 	ssize_t n;
 
+	/* The head is in: a hook or a lookup keeps its own time from here. */
+	set_timer(cn, 0);
 	snprintf(method, sizeof(method), "%.*s", (int)rq->hr_method.len, rq->hr_method.ptr);
 	ex->ex_req_framing = rq->hr_framing;
 	ex->ex_req_left = rq->hr_length;
@@ -600,6 +600,10 @@ state_head(struct conn *cn)
 		}
 		return 0;
 	}
+	/* The whole head must come within the head timeout of its first byte: a client
+	 * dribbling bytes (slowloris) does not push the deadline. */
+	if (cn->cn_ex == NULL)
+		set_timer(cn, cn->cn_px->px_opts.po_head_ms / 1e3);
 	if ((ex = exch_get(cn)) == NULL) {
 		conn_close(cn);
 		return -1;
@@ -610,7 +614,6 @@ state_head(struct conn *cn)
 			conn_close(cn);
 			return -1;
 		}
-		set_timer(cn, cn->cn_px->px_opts.po_head_ms / 1e3);
 		return 0;
 	}
 	if (n < 0) {
@@ -691,10 +694,13 @@ state_peek(struct conn *cn, bool timed_out)
 		return 1;
 	}
 	if (cn->cn_tunnel_port != 0) {
-		/* Not HTTP inside CONNECT: the CONNECT decision stands; splice to its place. */
-		if (d.len == 0 && !timed_out && !cn->cn_ceof)
+		/* Not HTTP inside CONNECT: the CONNECT decision stands; splice to its place.
+		 * An upstream that speaks first settles it too. */
+		bool upstream_spoke = cn->cn_u2c.b_len > 0 || cn->cn_ueof;
+		if (d.len == 0 && !timed_out && !cn->cn_ceof && !upstream_spoke)
 			return 0;
-		if (d.len > 0 && could_be_http(d) && !timed_out && !cn->cn_ceof)
+		if (d.len > 0 && could_be_http(d) && !timed_out && !cn->cn_ceof &&
+		    !upstream_spoke)
 			return 0;
 		if (tunnel_exchange(cn, "https", slice_cstr(cn->cn_tunnel_host),
 		                    cn->cn_tunnel_port) < 0)
@@ -1117,7 +1123,7 @@ on_upstream_read(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	conn_enter(cn);
-	if (cn->cn_uidle) {
+	if (cn->cn_uidle && !(cn->cn_state == CS_PEEK && cn->cn_tunnel_port != 0)) {
 		/* An idle upstream that speaks has closed or is broken: forget it. */
 		upstream_release(cn, false);
 	} else if (fill(cn->cn_ufd, &cn->cn_u2c, &cn->cn_ueof) < 0 && cn->cn_u2c.b_len == 0 &&
@@ -1125,6 +1131,8 @@ on_upstream_read(struct ev_loop *loop, ev_io *w, int revents)
 		conn_close(cn);
 	else if (cn->cn_state == CS_TUNNEL)
 		set_timer(cn, TUNNEL_IDLE_S);
+	else if (cn->cn_state == CS_EXCHANGE && cn->cn_ex->ex_resp_head)
+		set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
 	conn_leave(cn);
 }
 
@@ -1146,6 +1154,11 @@ on_write(struct ev_loop *loop, ev_io *w, int revents)
 		} else {
 			conn_upstream_ready(cn);
 		}
+	} else if (cn->cn_state == CS_EXCHANGE && cn->cn_ex->ex_resp_head) {
+		/* A slow reader of a long body: each write that moves resets the clock. */
+		set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
+	} else if (cn->cn_state == CS_TUNNEL) {
+		set_timer(cn, TUNNEL_IDLE_S);
 	}
 	conn_leave(cn);
 }
@@ -1177,7 +1190,16 @@ conn_upstream_ready(struct conn *cn)
 {
 	struct exch *ex = cn->cn_ex;
 
-	if (ex->ex_connect) {
+	if (ex->ex_connect && cn->cn_tunnel_port != 0 && !cn->cn_tunnel_open) {
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		/* Kept for the tunnel: blind, or the connection of the requests inside. */
+		cn->cn_tunnel_open = true;
+		cn->cn_uidle = true;
+		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_hostport);
+		buf_append(&cn->cn_cout, ok, sizeof(ok) - 1);
+		cn->cn_state = CS_LOCAL;
+		cn->cn_after = AFTER_PEEK;
+	} else if (ex->ex_connect) {
 		cn->cn_state = CS_TUNNEL;
 		set_timer(cn, TUNNEL_IDLE_S);
 	} else {

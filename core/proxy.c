@@ -112,18 +112,18 @@ proxy_listen(struct proxy *px, enum proxy_entrance kind, const char *text,
 	ls = &px->px_listeners[px->px_nlisteners];
 	if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof(host)) {
 		errbuf_set(err, "%s: expected ADDR:PORT, e.g. 127.0.0.1:8080", text);
-		return -1;
+		return -2;
 	}
 	port = strtoul(colon + 1, &end, 10);
 	if (*end != '\0' || colon[1] == '\0' || port > 65535) {
 		errbuf_set(err, "%s: bad port", text);
-		return -1;
+		return -2;
 	}
 	memcpy(host, text, (size_t)(colon - text));
 	host[colon - text] = '\0';
 	if (addr_parse(host, (uint16_t)port, &ls->ls_addr, &len) < 0) {
 		errbuf_set(err, "%s: '%s' is not an IP address", text, host);
-		return -1;
+		return -2;
 	}
 	ls->ls_fd = socket(ls->ls_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ls->ls_fd < 0) {

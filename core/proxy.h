@@ -70,7 +70,8 @@ struct proxy_opts {
 };
 
 struct proxy *proxy_new(struct ev_loop *, const struct proxy_opts *, struct errbuf *err);
-/* Listens on ADDR ("127.0.0.1:8080", "[::1]:0" for any free port). */
+/* Listens on ADDR ("127.0.0.1:8080", "[::1]:0" for any free port). Returns 0, -2
+ * when ADDR is malformed (the user's mistake), -1 when the system refused. */
 int           proxy_listen(struct proxy *, enum proxy_entrance, const char *addr,
                            struct errbuf *err);
 /* The address the first listener of that entrance is bound to. */

@@ -126,6 +126,7 @@ struct conn {
 	struct sockaddr_storage cn_dst;
 	char                    cn_tunnel_host[256];  /* CONNECT host, for requests inside */
 	uint16_t                cn_tunnel_port;
+	bool                    cn_tunnel_open;       /* 200 sent to the CONNECT */
 	struct exch            *cn_ex;
 	/* An upstream kept between exchanges, for the next request to the same place. */
 	bool                    cn_uidle;

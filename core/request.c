@@ -83,7 +83,8 @@ request_build(struct request *rq, struct slice method, struct slice scheme,
 	}
 
 	memset(rq, 0, sizeof(*rq));
-	rq->rq_method = method;
+	/* Copied too, so that the request outlives whatever the caller built it from. */
+	rq->rq_method = put(buf, bufsz, &off, method, 0, &over);
 	rq->rq_method_bit = method_bit(method);
 	rq->rq_scheme = put(buf, bufsz, &off, scheme, 1, &over);
 	rq->rq_host = put(buf, bufsz, &off, host, 1, &over);

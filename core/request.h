@@ -12,7 +12,7 @@ enum req_kind { REQ_HTTP, REQ_HTTPS, REQ_CONNECT, REQ_TCP, REQ_DNS };
 
 /* All slices borrow: from the caller's buffer given to request_build(). */
 struct request {
-	struct slice  rq_method;    /* as sent; matching is case-insensitive */
+	struct slice  rq_method;    /* as sent (copied); matching is case-insensitive */
 	struct slice  rq_scheme;    /* lower case: http, https, ws, wss, tcp */
 	struct slice  rq_host;      /* lower case, no trailing dot, IPv6 without [] */
 	struct slice  rq_path;      /* starts with '/', or empty for tcp */

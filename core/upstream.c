@@ -168,7 +168,9 @@ upstream_start(struct conn *cn)
 	ex->ex_naddrs = ex->ex_next_addr = 0;
 	ex->ex_pinned = false;
 	if (cn->cn_uidle) {
-		if (!ex->ex_connect && strcmp(cn->cn_ukey, ex->ex_hostport) == 0) {
+		/* Kept from the last request, or opened for the CONNECT this tunnel is. */
+		if ((!ex->ex_connect || cn->cn_tunnel_open) &&
+		    strcmp(cn->cn_ukey, ex->ex_hostport) == 0) {
 			cn->cn_uidle = false;
 			ex->ex_reused = true;
 			conn_upstream_ready(cn);

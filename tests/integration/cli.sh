@@ -139,3 +139,15 @@ err_case "tcp with GET" "httpjail: --test: a tcp:// URL is decided with method C
 	"$J" -r 'allow: x' --test GET tcp://git.test:22
 err_case "policy error before running" "httpjail: -r 1: unknown action 'alow' (did you mean 'allow'?)" \
 	"$J" -r 'alow: x' -- true
+
+# Mode and address mistakes are usage errors.
+err_case "bad listen address" "httpjail: nonsense: expected ADDR:PORT, e.g. 127.0.0.1:8080" \
+	"$J" --server --listen nonsense -r 'allow: x'
+err_case "listen without server" "httpjail: --listen and --listen-tls go with --server" \
+	"$J" --weak --listen 127.0.0.1:1 -r 'allow: x' -- true
+err_case "timeout with server" "httpjail: --timeout limits a command; --server runs none" \
+	"$J" --server --timeout 3 -r 'allow: x'
+err_case "bad resolve" "httpjail: --resolve 'a.test:80': expected HOST:PORT:ADDR" \
+	"$J" --weak --resolve a.test:80 -r 'allow: x' -- true
+err_case "bad timeout" "httpjail: --timeout 'soon': expected a number of seconds" \
+	"$J" --weak --timeout soon -r 'allow: x' -- true

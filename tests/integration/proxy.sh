@@ -22,7 +22,7 @@ rules:
   - action: allow
     pattern: '^http://127\.0\.0\.1:'
 Y
-HTTPJAIL_RESPONSE_TIMEOUT_MS=700 start_proxy -c "$TMP/policy.yaml" \
+HTTPJAIL_RESPONSE_TIMEOUT_MS=700 HTTPJAIL_HEAD_TIMEOUT_MS=1000 HTTPJAIL_IDLE_TIMEOUT_MS=1500 start_proxy -c "$TMP/policy.yaml" \
 	--resolve a.test:$OP:127.0.0.1 --resolve down.test:9:127.0.0.1 \
 	--resolve slow.test:$OP:127.0.0.1 --resolve hook.test:$OP:127.0.0.1 \
 	--request-log "$TMP/requests.log" -v
@@ -197,6 +197,49 @@ clients=$(ss -tn "( sport = :${PROXY##*:} )" | tail -n +2 | wc -l)
 expect_eq "no client connection left open" "$clients" "0"
 [ "$socks" -le $((pooled + 4)) ] && pass "no descriptor leak ($socks sockets, $pooled pooled)" ||
 	fail "no descriptor leak" "$socks sockets, $pooled pooled: $(ls -l /proc/$PROXY_PID/fd)"
+
+# A head dribbled a byte at a time is cut off at the head timeout (1 s here), and an
+# idle kept-alive connection at the idle timeout (1.5 s here).
+out=$(python3 - "$PROXY" <<'PY'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+start = time.time()
+try:
+    for c in b"GET http://a.test/ HTTP/1.1\r\nX-Slow: " + b"a" * 200:
+        s.send(bytes([c]))
+        time.sleep(0.05)
+        s.settimeout(0.001)
+        try:
+            if s.recv(1) == b"":
+                break
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            break
+    print("closed after %.1f s" % (time.time() - start))
+except (BrokenPipeError, ConnectionResetError):
+    print("closed after %.1f s" % (time.time() - start))
+PY
+)
+[[ $out =~ ^closed\ after\ (0\.9|1\.[0-9])\ s$ ]] && pass "slowloris head cut at the head timeout ($out)" ||
+	fail "slowloris head cut at the head timeout" "$out"
+out=$(python3 - "$PROXY" "$OP" <<'PY'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(("GET http://a.test:%s/echo HTTP/1.1\r\nHost: a.test\r\n\r\n" % sys.argv[2]).encode())
+data = b""
+while b'"n"' not in data:
+    data += s.recv(65536)
+start = time.time()
+while s.recv(65536):
+    pass
+print("idle closed after %.1f s" % (time.time() - start))
+PY
+)
+[[ $out =~ ^idle\ closed\ after\ 1\.[0-9]\ s$ ]] && pass "idle kept-alive connection closed ($out)" ||
+	fail "idle kept-alive connection closed" "$out"
 
 # SIGTERM drains and exits 0.
 kill -TERM $PROXY_PID

@@ -101,6 +101,16 @@ test_build(void)
 	                    8443, SLICE_LIT("/v1"), SLICE_LIT("a=b"), buf, sizeof(buf), &err) == 0);
 	snprintf(got, sizeof(got), "%.*s", (int)rq.rq_url.len, rq.rq_url.ptr);
 	CHECK_STR(got, "https://api.test:8443/v1?a=b");
+	/* The method is copied: the request outlives the bytes it was built from. */
+	{
+		char method[8] = "PATCH";
+		CHECK(request_build(&rq, (struct slice){ method, 5 }, SLICE_LIT("http"),
+		                    SLICE_LIT("a.test"), 80, SLICE_LIT("/"), SLICE_LIT(""), buf,
+		                    sizeof(buf), &err) == 0);
+		memset(method, 'x', sizeof(method));
+		snprintf(got, sizeof(got), "%.*s", (int)rq.rq_method.len, rq.rq_method.ptr);
+		CHECK_STR(got, "PATCH");
+	}
 	CHECK(request_build(&rq, SLICE_LIT("GET"), SLICE_LIT("http"), SLICE_LIT("a/b"),
 	                    80, SLICE_LIT("/"), SLICE_LIT(""), buf, sizeof(buf), &err) == -1);
 	CHECK(request_build(&rq, SLICE_LIT("GET"), SLICE_LIT("http"), SLICE_LIT("."),
