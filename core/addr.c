@@ -109,7 +109,7 @@ static const struct range v4[] = {
 };
 
 static const struct range v6[] = {
-	{ { 0 }, 127, ADDR_UNROUTABLE },                                  /* :: */
+	{ { 0 }, 128, ADDR_UNROUTABLE },                                  /* :: */
 	{ { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 128, ADDR_LOOPBACK },
 	{ { 0xfc }, 7, ADDR_PRIVATE },
 	{ { 0xfe, 0x80 }, 10, ADDR_LINKLOCAL },
@@ -176,8 +176,25 @@ addr_class_str(enum addr_class c)
 	case ADDR_SHARED:     return "shared";
 	case ADDR_SYNTHETIC:  return "synthetic";
 	case ADDR_UNROUTABLE: return "unroutable";
-	case ADDR_LOCAL_NET:  return "on a directly connected network";
-	case ADDR_SELF:       return "one of this host's own";
+	case ADDR_LOCAL_NET:  return "local network";
+	case ADDR_SELF:       return "self";
+	}
+	return "?";
+}
+
+const char *
+addr_class_phrase(enum addr_class c)
+{
+	switch (c) {
+	case ADDR_PUBLIC:     return "a public address";
+	case ADDR_LOOPBACK:   return "a loopback address";
+	case ADDR_PRIVATE:    return "a private address";
+	case ADDR_LINKLOCAL:  return "a link-local address";
+	case ADDR_SHARED:     return "a shared (carrier-grade NAT) address";
+	case ADDR_SYNTHETIC:  return "a synthetic address";
+	case ADDR_UNROUTABLE: return "an unroutable address";
+	case ADDR_LOCAL_NET:  return "an address on a directly connected network";
+	case ADDR_SELF:       return "one of this host's own addresses";
 	}
 	return "?";
 }

@@ -29,8 +29,10 @@ void               addr_local_free(struct addr_local *);
 
 /* LOCAL may be NULL (only the fixed ranges are checked). */
 enum addr_class addr_classify(const struct sockaddr *, const struct addr_local *local);
-/* "loopback", "private", ...: for 502 bodies and audit reasons. */
+/* "loopback", "private", ...: short names for logs and the audit. */
 const char     *addr_class_str(enum addr_class);
+/* "a loopback address", "one of this host's own addresses": for 502 bodies. */
+const char     *addr_class_phrase(enum addr_class);
 
 /* "192.0.2.1:443" or "[2001:db8::1]:443" into OUT. */
 void addr_format(const struct sockaddr *, char *out, size_t outsz);

@@ -807,7 +807,8 @@ response_head(struct conn *cn)
 	if (n <= 0) {
 		/* A reused connection the server had already closed: try a fresh one. */
 		if (why == NULL && ex->ex_reused && !ex->ex_retried && d.len == 0 &&
-		    ex->ex_req_framing == HTTP_BODY_NONE) {
+		    ex->ex_head_copy != NULL &&
+		    buf_append(&cn->cn_uout, ex->ex_head_copy, ex->ex_head_len) == 0) {
 			ex->ex_retried = true;
 			upstream_release(cn, false);
 			ex->ex_reused = false;
@@ -1079,6 +1080,7 @@ exch_free(struct conn *cn)
 		hook_cancel(ex->ex_hook);
 	if (ex->ex_resolve != NULL)
 		resolve_cancel(ex->ex_resolve);
+	free(ex->ex_head_copy);
 	free(ex);
 	cn->cn_ex = NULL;
 }
@@ -1189,6 +1191,17 @@ void
 conn_upstream_ready(struct conn *cn)
 {
 	struct exch *ex = cn->cn_ex;
+
+	/* A kept connection may have been closed by the server in the meantime; a
+	 * request without a body can then be sent again on a fresh one. */
+	if (ex->ex_reused && !ex->ex_retried && ex->ex_req_framing == HTTP_BODY_NONE &&
+	    ex->ex_head_copy == NULL && cn->cn_uout.b_len > 0) {
+		struct slice h = buf_data(&cn->cn_uout);
+		if ((ex->ex_head_copy = malloc(h.len)) != NULL) {
+			memcpy(ex->ex_head_copy, h.ptr, h.len);
+			ex->ex_head_len = h.len;
+		}
+	}
 
 	if (ex->ex_connect && cn->cn_tunnel_port != 0 && !cn->cn_tunnel_open) {
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";

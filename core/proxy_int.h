@@ -98,6 +98,8 @@ struct exch {
 	size_t                  ex_req_ready, ex_resp_ready;  /* bytes at the front to forward */
 	bool                    ex_req_done, ex_resp_done, ex_resp_head;
 	bool                    ex_client_close;      /* close the client after this */
+	char                   *ex_head_copy;         /* head sent on a reused upstream, to */
+	size_t                  ex_head_len;          /* send again if it turns out closed */
 	/* Large and filled before they are read: not zeroed for each exchange. */
 	struct http_req         ex_req;
 	struct http_resp        ex_resp;

@@ -101,8 +101,8 @@ upstream_connect_next(struct conn *cn)
 		}
 		if (c != ADDR_PUBLIC && !ex->ex_pinned &&
 		    !policy_allow_private(px->px_opts.po_policy)) {
-			snprintf(ex->ex_why, sizeof(ex->ex_why), "it resolves to %s, a %s address",
-			         text, addr_class_str(c));
+			snprintf(ex->ex_why, sizeof(ex->ex_why), "it resolves to %s, %s",
+			         text, addr_class_phrase(c));
 			refused_private = true;
 			continue;
 		}

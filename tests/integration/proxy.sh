@@ -10,7 +10,7 @@ rules:
   - action: allow
     host: a.test
     methods: [GET, HEAD, POST, PUT]
-    pattern: '^http://a\.test:$OP/(echo|bytes|chunked|upload|ws|close-delimited|status)'
+    pattern: '^http://a\.test:$OP/(echo|bytes|chunked|upload|ws|close-delimited|close-early|status)'
   - action: allow
     methods: [CONNECT]
     pattern: '^https://a\.test:$OP/\$'
@@ -111,6 +111,14 @@ out=$("${C[@]}" -i "http://localhost:$OP/echo")
 expect "allowed name on loopback is refused" "$out" "a loopback address"
 out=$("${C[@]}" -i "http://10.255.255.1:$OP/echo")
 expect "allowed name on a private address is refused" "$out" "a private address"
+
+out=$("${C[@]}" -i "http://a.test:$OP/close-early")
+expect "an upstream that closes without answering gives 502" "$out" "the upstream closed the connection before answering"
+out=$("${C[@]}" -o /dev/null -o /dev/null -w '%{http_code}\n' "http://a.test:$OP/echo" "http://a.test:$OP/close-early")
+expect_eq "a kept upstream that closes is retried once, then 502" "$out" "200
+502"
+expect "the retry reached the origin on a fresh connection" \
+	"$(grep -c 'close-early' "$TMP/origin.log")" "4"
 
 # A request to the proxy itself is a loop.
 out=$("${C[@]}" -i "http://$PROXY/")
@@ -245,3 +253,20 @@ PY
 kill -TERM $PROXY_PID
 wait $PROXY_PID
 expect_eq "SIGTERM exits 0" "$?" "0"
+
+# IPv6: the proxy listens on ::1.
+if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+	"$HTTPJAIL_BIN" --server --listen '[::1]:0' --listen-tls '[::1]:0' --resolve "a.test:$OP:127.0.0.1" \
+		-r "allow: ^http://a\\.test:$OP/echo" -r 'allow: ^http://\[::1\]:' > /dev/null 2> "$TMP/proxy6.err" &
+	p6=$!
+	PIDS+=($p6)
+	for _ in $(seq 100); do grep -q 'proxy on' "$TMP/proxy6.err" && break; sleep 0.05; done
+	P6=$(sed -n 's/.*proxy on \(\[[0-9a-f:]*\]:[0-9]*\),.*/\1/p' "$TMP/proxy6.err")
+	out=$(curl -s --max-time 5 -x "http://$P6" "http://a.test:$OP/echo?v6")
+	expect "IPv6 listener" "$out" '"query": "v6"'
+	out=$(curl -s --max-time 5 -x "http://$P6" "http://[::1]:9/")
+	expect "IPv6 literal upstream on loopback is refused" "$out" "a loopback address"
+	kill $p6
+else
+	skip "IPv6" "no ::1 in this namespace"
+fi
