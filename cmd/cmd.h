@@ -20,6 +20,7 @@ struct options {
 	const char **op_listen_tls; size_t op_nlisten_tls;
 	const char **op_resolve;    size_t op_nresolve;
 	const char  *op_request_log;
+	const char **op_ca_files;   size_t op_nca_files;
 	double       op_timeout;    /* seconds; 0 for none */
 	int          op_verbose;  /* -v count minus -q count */
 	char       **op_args;     /* positionals after the options */
@@ -35,5 +36,9 @@ int cmd_check(const struct options *);
 int cmd_test(const struct options *);
 int cmd_server(const struct options *);
 int cmd_weak(const struct options *);
+int cmd_ca(int argc, char **argv);
+
+/* The CA of the invoking user (under sudo: of $SUDO_UID), made on first use. */
+struct ca *cmd_ca_load(struct errbuf *err);
 
 #endif

@@ -27,6 +27,7 @@ enum {
 	OPT_DRY_RUN,
 	OPT_LOG_ONLY,
 	OPT_TIMEOUT,
+	OPT_CA_FILE,
 };
 
 static const struct option longopts[] = {
@@ -44,6 +45,7 @@ static const struct option longopts[] = {
 	{ "dry-run",          no_argument,       NULL, OPT_DRY_RUN },
 	{ "log-only",         no_argument,       NULL, OPT_LOG_ONLY },
 	{ "timeout",          required_argument, NULL, OPT_TIMEOUT },
+	{ "ca-file",          required_argument, NULL, OPT_CA_FILE },
 	{ "verbose",          no_argument,       NULL, 'v' },
 	{ "quiet",            no_argument,       NULL, 'q' },
 	{ "help",             no_argument,       NULL, 'h' },
@@ -56,6 +58,7 @@ static const char usage_text[] =
 	"       httpjail [OPTIONS] --server\n"
 	"       httpjail [OPTIONS] --test [METHOD] URL\n"
 	"       httpjail check [-c FILE]... [-r RULE]... [--sh CMD]\n"
+	"       httpjail ca path|show|export|regenerate\n"
 	"\n"
 	"  -r, --rule 'ACTION[-METHOD,...]: REGEX'  add a rule (allow or deny); repeatable, ordered\n"
 	"  -c, --config FILE        a YAML policy (httpjail.yaml(5)); repeatable\n"
@@ -71,6 +74,7 @@ static const char usage_text[] =
 	"      --dry-run            decide and record every request, block none\n"
 	"      --log-only           decide nothing: allow and record every request\n"
 	"      --timeout SECONDS    stop COMMAND after this long (exit 124)\n"
+	"      --ca-file FILE       also trust FILE's CA certificates for upstream TLS\n"
 	"  -v, --verbose            more diagnostics\n"
 	"  -q, --quiet              only errors\n"
 	"  -h, --help               this help\n"
@@ -190,6 +194,10 @@ parse(int argc, char **argv, struct options *op, bool *test)
 			if (push(&op->op_listen_tls, &op->op_nlisten_tls, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
+		case OPT_CA_FILE:
+			if (push(&op->op_ca_files, &op->op_nca_files, optarg) < 0)
+				return EXIT_INTERNAL;
+			break;
 		case OPT_RESOLVE:
 			if (push(&op->op_resolve, &op->op_nresolve, optarg) < 0)
 				return EXIT_INTERNAL;
@@ -238,6 +246,8 @@ main(int argc, char **argv)
 	bool test = false, check = false;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "ca") == 0)
+		return cmd_ca(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
 		check = true;
 		argv++;
@@ -294,5 +304,6 @@ out:
 	free(op.op_listen);
 	free(op.op_listen_tls);
 	free(op.op_resolve);
+	free(op.op_ca_files);
 	return rc;
 }

@@ -12,9 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/x509.h>
+
 #include "addr.h"
+#include "ca.h"
 #include "cmd.h"
 #include "proxy.h"
+#include "tls.h"
 
 #define DRAIN_S 10.
 #define KILL_AFTER_S 2.
@@ -27,6 +31,9 @@ struct run {
 	FILE                 *rn_log;
 	struct proxy_pin     *rn_pins;
 	size_t                rn_npins;
+	struct ca            *rn_ca;
+	struct tls           *rn_tls;
+	char                  rn_trust_dir[4096];  /* --weak's CA bundle; removed at exit */
 	char                  rn_run_id[40];
 	/* --weak */
 	pid_t                 rn_child;
@@ -151,6 +158,23 @@ run_setup(struct run *rn, const struct options *op)
 		cmd_error("--dry-run and --log-only: choose one");
 		return EXIT_USAGE;
 	}
+	for (size_t i = 0; i < op->op_nca_files; i++) {
+		if (access(op->op_ca_files[i], R_OK) < 0) {
+			cmd_error("--ca-file %s: %s", op->op_ca_files[i], strerror(errno));
+			return EXIT_USAGE;
+		}
+	}
+	if (policy_tls_intercept(rn->rn_po)) {
+		if ((rn->rn_ca = cmd_ca_load(&err)) == NULL ||
+		    ca_leaf_init(rn->rn_ca, 1024, &err) < 0) {
+			cmd_error("%s", err.msg);
+			return EXIT_INTERNAL;
+		}
+	}
+	if ((rn->rn_tls = tls_new(rn->rn_ca, op->op_ca_files, op->op_nca_files, &err)) == NULL) {
+		cmd_error("%s", err.msg);
+		return op->op_nca_files > 0 ? EXIT_USAGE : EXIT_INTERNAL;
+	}
 	if (op->op_request_log != NULL &&
 	    (rn->rn_log = fopen(op->op_request_log, "a")) == NULL) {
 		cmd_error("--request-log %s: %s", op->op_request_log, strerror(errno));
@@ -172,6 +196,8 @@ run_setup(struct run *rn, const struct options *op)
 	po.po_run_id = rn->rn_run_id;
 	po.po_on_decision = on_decision;
 	po.po_arg = rn;
+	po.po_tls = rn->rn_tls;
+	po.po_intercept = rn->rn_ca != NULL;
 	/* Tuning knobs for tests and odd networks; documented in httpjail(1). */
 	if ((t = getenv("HTTPJAIL_CONNECT_TIMEOUT_MS")) != NULL)
 		po.po_connect_ms = (unsigned)strtoul(t, NULL, 10);
@@ -192,6 +218,16 @@ static void
 run_teardown(struct run *rn)
 {
 	proxy_free(rn->rn_px);
+	tls_free(rn->rn_tls);
+	ca_free(rn->rn_ca);
+	if (rn->rn_trust_dir[0] != '\0') {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/bundle.pem", rn->rn_trust_dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/ca.pem", rn->rn_trust_dir);
+		unlink(path);
+		rmdir(rn->rn_trust_dir);
+	}
 	policy_free(rn->rn_po);
 	if (rn->rn_log != NULL)
 		fclose(rn->rn_log);
@@ -342,34 +378,99 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_start(loop, &rn->rn_kill);
 }
 
-/* The environment with every proxy variable pointing at URL and NO_PROXY gone; the
- * strings from *ADDED on are ours to free. */
-static char **
-weak_env(const char *url, size_t *added)
+/* Copies FROM to TO (appending); -1 with errno on failure. */
+static int
+copy_file(const char *from, FILE *to)
 {
-	static const char *const names[] = {
-		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy",
-	};
+	FILE *f = fopen(from, "r");
+	char buf[65536];
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (fwrite(buf, 1, n, to) != n)
+			break;
+	fclose(f);
+	return ferror(to) ? -1 : 0;
+}
+
+/*
+ * The trust the command gets: a private directory (0700, removed at exit) with the
+ * system's CAs plus ours in bundle.pem and ours alone in ca.pem. The host's own
+ * trust store is never touched.
+ */
+static int
+trust_setup(struct run *rn)
+{
+	const char *tmp = getenv("TMPDIR"), *sys = getenv(X509_get_default_cert_file_env());
+	char path[4200];
+	FILE *f;
+
+	snprintf(rn->rn_trust_dir, sizeof(rn->rn_trust_dir), "%s/httpjail-ca.XXXXXX",
+	         tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(rn->rn_trust_dir) == NULL) {
+		cmd_error("%s: %s", rn->rn_trust_dir, strerror(errno));
+		rn->rn_trust_dir[0] = '\0';
+		return -1;
+	}
+	if (sys == NULL || *sys == '\0')
+		sys = X509_get_default_cert_file();
+	snprintf(path, sizeof(path), "%s/bundle.pem", rn->rn_trust_dir);
+	if ((f = fopen(path, "w")) == NULL) {
+		cmd_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Without a system bundle the command trusts our CA alone: that still works
+	 * for every intercepted connection. */
+	copy_file(sys, f);
+	fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
+	if (fclose(f) != 0) {
+		cmd_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/ca.pem", rn->rn_trust_dir);
+	if ((f = fopen(path, "w")) == NULL || fputs(ca_cert_pem(rn->rn_ca), f) < 0 ||
+	    fclose(f) != 0) {
+		cmd_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct envset {
+	const char *ev_name;
+	char       *ev_value;   /* NULL: the variable is removed */
+};
+
+/* The environment with each of SETS[] set or removed; the strings from *ADDED on
+ * are ours to free. */
+static char **
+make_env(const struct envset *sets, size_t nsets, size_t *added)
+{
 	extern char **environ;
-	size_t n = 0, k = 0, nn = sizeof(names) / sizeof(names[0]);
+	size_t n = 0, k = 0;
 	char **env;
 
 	for (char **e = environ; *e; e++)
 		n++;
-	if ((env = calloc(n + nn + 1, sizeof(*env))) == NULL)
+	if ((env = calloc(n + nsets + 1, sizeof(*env))) == NULL)
 		return NULL;
 	for (char **e = environ; *e; e++) {
-		bool drop = strncmp(*e, "NO_PROXY=", 9) == 0 || strncmp(*e, "no_proxy=", 9) == 0;
-		for (size_t i = 0; i < nn && !drop; i++)
-			drop = strncmp(*e, names[i], strlen(names[i])) == 0 &&
-			       (*e)[strlen(names[i])] == '=';
+		bool drop = false;
+		for (size_t i = 0; i < nsets && !drop; i++)
+			drop = strncmp(*e, sets[i].ev_name, strlen(sets[i].ev_name)) == 0 &&
+			       (*e)[strlen(sets[i].ev_name)] == '=';
 		if (!drop)
 			env[k++] = *e;
 	}
 	*added = k;
-	for (size_t i = 0; i < nn; i++)
-		if (asprintf(&env[k++], "%s=%s", names[i], url) < 0)
+	for (size_t i = 0; i < nsets; i++) {
+		if (sets[i].ev_value == NULL)
+			continue;
+		if (asprintf(&env[k++], "%s=%s", sets[i].ev_name, sets[i].ev_value) < 0)
 			env[--k] = NULL;
+	}
 	env[k] = NULL;
 	return env;
 }
@@ -395,10 +496,30 @@ cmd_weak(const struct options *op)
 	proxy_bound(rn.rn_px, PROXY_EXPLICIT, &ss);
 	addr_format((struct sockaddr *)&ss, hostport, sizeof(hostport));
 	snprintf(url, sizeof(url), "http://%s", hostport);
-	if ((env = weak_env(url, &added)) == NULL) {
-		cmd_error("out of memory");
+	if (rn.rn_ca != NULL && trust_setup(&rn) < 0) {
 		rc = EXIT_INTERNAL;
 		goto out;
+	}
+	{
+		char bundle[4200], ca[4200];
+		char *b = rn.rn_ca ? bundle : NULL, *c = rn.rn_ca ? ca : NULL;
+		struct envset sets[] = {
+			{ "HTTP_PROXY", url }, { "HTTPS_PROXY", url }, { "http_proxy", url },
+			{ "https_proxy", url }, { "ALL_PROXY", url }, { "all_proxy", url },
+			{ "NO_PROXY", NULL }, { "no_proxy", NULL },
+			/* What the usual TLS clients read for their trusted CAs. */
+			{ "SSL_CERT_FILE", b }, { "CURL_CA_BUNDLE", b }, { "REQUESTS_CA_BUNDLE", b },
+			{ "GIT_SSL_CAINFO", b }, { "PIP_CERT", b }, { "CARGO_HTTP_CAINFO", b },
+			{ "DENO_CERT", b }, { "NODE_EXTRA_CA_CERTS", c },
+		};
+		size_t nsets = rn.rn_ca ? sizeof(sets) / sizeof(sets[0]) : 8;
+		snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn.rn_trust_dir);
+		snprintf(ca, sizeof(ca), "%s/ca.pem", rn.rn_trust_dir);
+		if ((env = make_env(sets, nsets, &added)) == NULL) {
+			cmd_error("out of memory");
+			rc = EXIT_INTERNAL;
+			goto out;
+		}
 	}
 	/* Installed before the child exists, so no signal meant for it is lost. */
 	for (size_t i = 0; i < 4; i++) {

@@ -4,6 +4,13 @@
 #include "buf.h"
 
 #define BUF_FIRST 16384
+#define BUF_SPARE 64
+
+/* First blocks of released buffers, kept for the next buffer: a busy keep-alive
+ * connection would otherwise allocate and free them with every request. One loop
+ * per process uses them, so there is no lock. */
+static char  *spare[BUF_SPARE];
+static size_t nspare;
 
 void
 buf_init(struct buf *b, size_t max)
@@ -15,7 +22,10 @@ buf_init(struct buf *b, size_t max)
 void
 buf_release(struct buf *b)
 {
-	free(b->b_data);
+	if (b->b_cap == BUF_FIRST && nspare < BUF_SPARE)
+		spare[nspare++] = b->b_data;
+	else
+		free(b->b_data);
 	b->b_data = NULL;
 	b->b_off = b->b_len = b->b_cap = 0;
 }
@@ -32,6 +42,10 @@ buf_space(struct buf *b, size_t min, size_t *room)
 	if (b->b_cap - b->b_off - b->b_len < min && b->b_off > 0) {
 		memmove(b->b_data, b->b_data + b->b_off, b->b_len);
 		b->b_off = 0;
+	}
+	if (b->b_cap == 0 && min <= BUF_FIRST && BUF_FIRST <= b->b_max && nspare > 0) {
+		b->b_data = spare[--nspare];
+		b->b_cap = BUF_FIRST;
 	}
 	if (b->b_cap - b->b_len < min && b->b_cap < b->b_max) {
 		char *nd;

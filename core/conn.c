@@ -10,6 +10,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include "policy.h"
@@ -28,6 +31,9 @@
 static void exch_end(struct conn *);
 static void conn_destroy(struct conn *);
 static void exch_free(struct conn *);
+static int state_caccept(struct conn *);
+static int intercept(struct conn *, struct slice name, const char *host, uint16_t port);
+static int state_uhandshake(struct conn *);
 static void set_timer(struct conn *, double seconds);
 
 /* --- small helpers --- */
@@ -35,8 +41,15 @@ static void set_timer(struct conn *, double seconds);
 static struct exch *
 exch_get(struct conn *cn)
 {
-	if (cn->cn_ex == NULL && (cn->cn_ex = malloc(sizeof(*cn->cn_ex))) != NULL)
-		memset(cn->cn_ex, 0, offsetof(struct exch, ex_req));
+	struct proxy *px = cn->cn_px;
+
+	if (cn->cn_ex != NULL)
+		return cn->cn_ex;
+	if (px->px_nspare > 0)
+		cn->cn_ex = px->px_spare[--px->px_nspare];
+	else if ((cn->cn_ex = malloc(sizeof(*cn->cn_ex))) == NULL)
+		return NULL;
+	memset(cn->cn_ex, 0, offsetof(struct exch, ex_req));
 	return cn->cn_ex;
 }
 
@@ -92,23 +105,55 @@ update_watchers(struct conn *cn)
 	case CS_LINGER:
 		cr = true;
 		break;
+	case CS_CACCEPT:
+	case CS_UHANDSHAKE:
+		break;
 	}
+	/* TLS may need the other direction to make progress in this one. */
+	cr = cr || cn->cn_c_want_r;
+	cw = cw || cn->cn_c_want_w;
+	ur = ur || cn->cn_u_want_r;
+	uw = uw || cn->cn_u_want_w;
 	watch(cn, &cn->cn_crio, cn->cn_cfd, EV_READ, cr);
 	watch(cn, &cn->cn_cwio, cn->cn_cfd, EV_WRITE, cw);
 	watch(cn, &cn->cn_urio, cn->cn_ufd, EV_READ, ur);
 	watch(cn, &cn->cn_uwio, cn->cn_ufd, EV_WRITE, uw);
 }
 
-/* Reads what FD has into B. Returns -1 on a hard error; sets *EOF at end of stream. */
+/* Reads what FD (through SSL once TLS is on it) has into B. Returns -1 on a hard
+ * error; sets *EOF at the end of the stream, *WANTW when TLS must write to go on. */
 static int
-fill(int fd, struct buf *b, bool *eof)
+fill(int fd, SSL *ssl, struct buf *b, bool *eof, bool *wantw)
 {
-	for (int i = 0; i < 4; i++) {
+	*wantw = false;
+	for (int i = 0; i < 8; i++) {
 		size_t room;
 		char *p = buf_space(b, 4096, &room);
 		ssize_t n;
+
 		if (p == NULL)
 			return 0;
+		if (ssl != NULL) {
+			int r = SSL_read(ssl, p, room > INT_MAX ? INT_MAX : (int)room);
+			if (r > 0) {
+				buf_commit(b, (size_t)r);
+				continue;
+			}
+			switch (SSL_get_error(ssl, r)) {
+			case SSL_ERROR_WANT_READ:
+				return 0;
+			case SSL_ERROR_WANT_WRITE:
+				*wantw = true;
+				return 0;
+			case SSL_ERROR_ZERO_RETURN:
+				*eof = true;
+				return 0;
+			default:
+				ERR_clear_error();
+				*eof = true;
+				return -1;
+			}
+		}
 		n = read(fd, p, room);
 		if (n > 0) {
 			buf_commit(b, (size_t)n);
@@ -129,10 +174,17 @@ fill(int fd, struct buf *b, bool *eof)
 }
 
 /* Writes OUT first, then the first N bytes of BODY; consumes what was written.
- * Returns -1 when the peer is gone. */
+ * Returns -1 when the peer is gone; sets *WANTR when TLS must read to go on. */
 static int
-flush(int fd, struct buf *out, struct buf *body, size_t *n)
+flush(int fd, SSL *ssl, struct buf *out, struct buf *body, size_t *n, bool *wantr)
 {
+	*wantr = false;
+	/* A head and a small body in one TLS record rather than two. */
+	if (ssl != NULL && out->b_len > 0 && *n > 0 && *n <= 16384 &&
+	    buf_append(out, body->b_data + body->b_off, *n) == 0) {
+		buf_consume(body, *n);
+		*n = 0;
+	}
 	while (out->b_len > 0 || *n > 0) {
 		struct iovec iov[2];
 		int k = 0;
@@ -143,9 +195,27 @@ flush(int fd, struct buf *out, struct buf *body, size_t *n)
 			iov[k++] = (struct iovec){ out->b_data + out->b_off, out->b_len };
 		if (*n > 0)
 			iov[k++] = (struct iovec){ body->b_data + body->b_off, *n };
-		w = writev(fd, iov, k);
-		if (w < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		if (ssl != NULL) {
+			size_t len = iov[0].iov_len > INT_MAX ? INT_MAX : iov[0].iov_len;
+			int r = SSL_write(ssl, iov[0].iov_base, (int)len);
+			if (r <= 0) {
+				switch (SSL_get_error(ssl, r)) {
+				case SSL_ERROR_WANT_WRITE:
+					return 0;
+				case SSL_ERROR_WANT_READ:
+					*wantr = true;
+					return 0;
+				default:
+					ERR_clear_error();
+					return -1;
+				}
+			}
+			w = r;
+		} else {
+			w = writev(fd, iov, k);
+			if (w < 0)
+				return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		}
 		from_out = (size_t)w < out->b_len ? (size_t)w : out->b_len;
 		buf_consume(out, from_out);
 		buf_consume(body, (size_t)w - from_out);
@@ -154,6 +224,43 @@ flush(int fd, struct buf *out, struct buf *body, size_t *n)
 	if (out->b_len == 0)
 		buf_release(out);
 	return 0;
+}
+
+/* The two ends, each with its TLS state. */
+static int
+cfill(struct conn *cn)
+{
+	return fill(cn->cn_cfd, cn->cn_cssl, &cn->cn_c2u, &cn->cn_ceof, &cn->cn_c_want_w);
+}
+
+static int
+ufill(struct conn *cn)
+{
+	return fill(cn->cn_ufd, cn->cn_ussl, &cn->cn_u2c, &cn->cn_ueof, &cn->cn_u_want_w);
+}
+
+static int
+cflush(struct conn *cn, struct buf *body, size_t *n)
+{
+	return flush(cn->cn_cfd, cn->cn_cssl, &cn->cn_cout, body, n, &cn->cn_c_want_r);
+}
+
+static int
+uflush(struct conn *cn, struct buf *body, size_t *n)
+{
+	return flush(cn->cn_ufd, cn->cn_ussl, &cn->cn_uout, body, n, &cn->cn_u_want_r);
+}
+
+/* Ends a direction: FIN on plain TCP, close_notify on TLS. */
+static void
+end_shut(int fd, SSL *ssl)
+{
+	if (ssl != NULL) {
+		SSL_shutdown(ssl);
+		ERR_clear_error();
+	} else {
+		shutdown(fd, SHUT_WR);
+	}
 }
 
 static void
@@ -342,7 +449,7 @@ decided(struct conn *cn)
 	report(cn, ex->ex_dc.dc_verdict, enforced, "policy", reason);
 	/* TLS and other bytes decided by host alone have no HTTP to answer in. */
 	if (ex->ex_dc.dc_verdict == VERDICT_DENY && enforced && ex->ex_connect &&
-	    cn->cn_entrance == PROXY_TRANSPARENT) {
+	    (cn->cn_entrance == PROXY_TRANSPARENT || cn->cn_tunnel_open)) {
 		conn_close(cn);
 		return;
 	}
@@ -446,12 +553,36 @@ build_request(struct conn *cn, const char *method, const char *scheme, struct sl
 		return -1;
 	}
 	ex->ex_rq.rq_requester = slice_cstr(cn->cn_peer_text);
-	snprintf(ex->ex_host, sizeof(ex->ex_host), "%.*s", (int)ex->ex_rq.rq_host.len,
-	         ex->ex_rq.rq_host.ptr);
 	ex->ex_port = port;
-	snprintf(ex->ex_hostport, sizeof(ex->ex_hostport), "%s%s%s:%u",
-	         strchr(ex->ex_host, ':') ? "[" : "", ex->ex_host,
-	         strchr(ex->ex_host, ':') ? "]" : "", (unsigned)port);
+	/* Once per request: plain copies, no printf. */
+	{
+		struct slice h = ex->ex_rq.rq_host;
+		bool v6 = memchr(h.ptr, ':', h.len) != NULL;
+		char *p = ex->ex_hostport, digits[6];
+		size_t nd = 0;
+		uint16_t v = port;
+
+		if (h.len >= sizeof(ex->ex_host)) {
+			bad_request(cn, "host name too long");
+			return -1;
+		}
+		memcpy(ex->ex_host, h.ptr, h.len);
+		ex->ex_host[h.len] = '\0';
+		do {
+			digits[nd++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v > 0);
+		if (v6)
+			*p++ = '[';
+		memcpy(p, h.ptr, h.len);
+		p += h.len;
+		if (v6)
+			*p++ = ']';
+		*p++ = ':';
+		while (nd > 0)
+			*p++ = digits[--nd];
+		*p = '\0';
+	}
 	return 0;
 }
 
@@ -490,6 +621,24 @@ split_host(struct slice hv, struct slice *host, uint16_t *port, uint16_t defport
 	return host->len > 0 ? 0 : -1;
 }
 
+static bool
+slice_caseeq(struct slice a, struct slice b)
+{
+	return a.len == b.len && strncasecmp(a.ptr, b.ptr, a.len) == 0;
+}
+
+static void
+misdirected(struct conn *cn, struct slice host)
+{
+	char body[600];
+	int n = snprintf(body, sizeof(body), "httpjail: misdirected request: Host '%.*s' is "
+	                 "not %s:%u, the name this TLS connection is for\n", (int)host.len,
+	                 host.ptr, cn->cn_sni, (unsigned)cn->cn_tunnel_port);
+
+	respond(cn, 421, "Misdirected Request", end_reason_str(END_MISDIRECTED), body,
+	        (size_t)n, AFTER_CLOSE);
+}
+
 /* A complete request head is in the client buffer: work out where it goes and ask. */
 static void
 exch_start(struct conn *cn, size_t headlen)
@@ -504,7 +653,12 @@ exch_start(struct conn *cn, size_t headlen)
 
 	/* The head is in: a hook or a lookup keeps its own time from here. */
 	set_timer(cn, 0);
-	snprintf(method, sizeof(method), "%.*s", (int)rq->hr_method.len, rq->hr_method.ptr);
+	if (rq->hr_method.len >= sizeof(method)) {
+		bad_request(cn, "method too long");
+		return;
+	}
+	memcpy(method, rq->hr_method.ptr, rq->hr_method.len);
+	method[rq->hr_method.len] = '\0';
 	ex->ex_req_framing = rq->hr_framing;
 	ex->ex_req_left = rq->hr_length;
 	http_chunked_init(&ex->ex_req_chunk);
@@ -525,6 +679,18 @@ exch_start(struct conn *cn, size_t headlen)
 		                  SLICE_LIT("")) < 0)
 			return;
 		buf_consume(&cn->cn_c2u, headlen);
+		if (cn->cn_px->px_opts.po_intercept) {
+			/* No decision of its own: every request inside is decided instead. */
+			static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+			snprintf(cn->cn_tunnel_host, sizeof(cn->cn_tunnel_host), "%s", ex->ex_host);
+			cn->cn_tunnel_port = ex->ex_port;
+			cn->cn_tunnel_open = true;
+			buf_append(&cn->cn_cout, ok, sizeof(ok) - 1);
+			cn->cn_state = CS_LOCAL;
+			cn->cn_after = AFTER_PEEK;
+			return;
+		}
+		cn->cn_tunnel_decided = true;
 		decide_start(cn);
 		return;
 	case HTTP_TARGET_ABSOLUTE:
@@ -543,9 +709,21 @@ exch_start(struct conn *cn, size_t headlen)
 		break;
 	case HTTP_TARGET_ORIGIN:
 		if (cn->cn_tunnel_port != 0) {
-			/* Inside a CONNECT tunnel: the place was decided by CONNECT's authority. */
+			/* Inside a CONNECT tunnel or intercepted TLS: the place is the tunnel's. */
 			host = slice_cstr(cn->cn_tunnel_host);
 			port = cn->cn_tunnel_port;
+			if (cn->cn_https) {
+				struct slice hh;
+				uint16_t hp;
+				scheme = "https";
+				/* A Host that is not the name the TLS was for must not ride it. */
+				if (split_host(rq->hr_host_header, &hh, &hp, port) < 0 || hp != port ||
+				    !slice_caseeq(hh, slice_cstr(cn->cn_sni)) ||
+				    !slice_caseeq(hh, host)) {
+					misdirected(cn, rq->hr_host_header);
+					return;
+				}
+			}
 		} else {
 			uint16_t defport = 80;
 			if (cn->cn_has_dst)
@@ -563,16 +741,19 @@ exch_start(struct conn *cn, size_t headlen)
 	}
 	if (build_request(cn, method, scheme, host, port, rq->hr_path, rq->hr_query) < 0)
 		return;
-	snprintf(authority, sizeof(authority), "%s%s%s", strchr(ex->ex_host, ':') ? "[" : "",
-	         ex->ex_host, strchr(ex->ex_host, ':') ? "]" : "");
-	if (port != 80)
-		snprintf(authority + strlen(authority), sizeof(authority) - strlen(authority),
-		         ":%u", (unsigned)port);
+	/* The Host sent upstream: host[:port], the port left out when it is the default. */
+	memcpy(authority, ex->ex_hostport, strlen(ex->ex_hostport) + 1);
+	if (port == request_default_port(slice_cstr(scheme)))
+		*strrchr(authority, ':') = '\0';
 	{
 		size_t room;
-		char *out = buf_space(&cn->cn_uout, HTTP_MAX_HEAD, &room);
+		/* Most heads fit the first block; the rare large one gets the maximum. */
+		char *out = buf_space(&cn->cn_uout, headlen + 512, &room);
 		n = out ? http_write_request_head(rq, slice_cstr(authority), ex->ex_upgrade,
 		                                  out, room) : -1;
+		if (n < 0 && (out = buf_space(&cn->cn_uout, HTTP_MAX_HEAD, &room)) != NULL)
+			n = http_write_request_head(rq, slice_cstr(authority), ex->ex_upgrade,
+			                            out, room);
 		if (n < 0) {
 			bad_request(cn, "request head too large to forward");
 			return;
@@ -693,24 +874,13 @@ state_peek(struct conn *cn, bool timed_out)
 		cn->cn_state = CS_HEAD;
 		return 1;
 	}
-	if (cn->cn_tunnel_port != 0) {
-		/* Not HTTP inside CONNECT: the CONNECT decision stands; splice to its place.
-		 * An upstream that speaks first settles it too. */
-		bool upstream_spoke = cn->cn_u2c.b_len > 0 || cn->cn_ueof;
-		if (d.len == 0 && !timed_out && !cn->cn_ceof && !upstream_spoke)
-			return 0;
-		if (d.len > 0 && could_be_http(d) && !timed_out && !cn->cn_ceof &&
-		    !upstream_spoke)
-			return 0;
-		if (tunnel_exchange(cn, "https", slice_cstr(cn->cn_tunnel_host),
-		                    cn->cn_tunnel_port) < 0)
-			return -1;
-		upstream_start(cn);
-		return 1;
-	}
-	if (d.len > 0 && (unsigned char)d.ptr[0] == 0x16) {
-		struct slice sni;
+	if (d.len > 0 && (unsigned char)d.ptr[0] == 0x16 &&
+	    !(cn->cn_tunnel_port != 0 && cn->cn_tunnel_decided)) {
+		struct slice sni, name;
 		const char *why;
+		const char *host = cn->cn_tunnel_port ? cn->cn_tunnel_host : NULL;
+		uint16_t port = cn->cn_tunnel_port ? cn->cn_tunnel_port : dport ? dport : 443;
+
 		switch (tlshello_parse((const uint8_t *)d.ptr, d.len, &sni, &why)) {
 		case TLSHELLO_MORE:
 			if (!cn->cn_ceof && !buf_full(&cn->cn_c2u))
@@ -720,14 +890,44 @@ state_peek(struct conn *cn, bool timed_out)
 			conn_close(cn);
 			return -1;
 		case TLSHELLO_DONE:
-			if (sni.len == 0 && !cn->cn_has_dst) {
-				conn_close(cn);
-				return -1;
-			}
-			peek_decide(cn, "https", sni.len ? sni : slice_cstr(dst),
-			            dport ? dport : 443);
+			break;
+		}
+		if (sni.len == 0 && host == NULL && !cn->cn_has_dst) {
+			conn_close(cn);
+			return -1;
+		}
+		name = sni.len ? sni : host ? slice_cstr(host) : slice_cstr(dst);
+		if (cn->cn_px->px_opts.po_intercept &&
+		    !policy_tls_passthrough(cn->cn_px->px_opts.po_policy, name) &&
+		    (host == NULL || !policy_tls_passthrough(cn->cn_px->px_opts.po_policy,
+		                                             slice_cstr(host)))) {
+			char hostbuf[256];
+			snprintf(hostbuf, sizeof(hostbuf), "%.*s", (int)name.len, name.ptr);
+			return intercept(cn, name, host ? host : hostbuf, port);
+		}
+		/* Not decrypted: decided on the host, as CONNECT, then relayed blind. */
+		peek_decide(cn, "https", host ? slice_cstr(host) : name, port);
+		return 1;
+	}
+	if (cn->cn_tunnel_port != 0) {
+		/* Neither HTTP nor TLS to decrypt inside CONNECT: relay it blind, after a
+		 * decision of its own unless CONNECT had one. An upstream that speaks first
+		 * settles what it is too. */
+		bool upstream_spoke = cn->cn_u2c.b_len > 0 || cn->cn_ueof;
+		if (d.len == 0 && !timed_out && !cn->cn_ceof && !upstream_spoke)
+			return 0;
+		if (d.len > 0 && could_be_http(d) && !timed_out && !cn->cn_ceof &&
+		    !upstream_spoke)
+			return 0;
+		if (!cn->cn_tunnel_decided) {
+			peek_decide(cn, "tcp", slice_cstr(cn->cn_tunnel_host), cn->cn_tunnel_port);
 			return 1;
 		}
+		if (tunnel_exchange(cn, "https", slice_cstr(cn->cn_tunnel_host),
+		                    cn->cn_tunnel_port) < 0)
+			return -1;
+		upstream_start(cn);
+		return 1;
 	}
 	if (d.len > 0 && could_be_http(d) && !timed_out && !cn->cn_ceof)
 		return 0;
@@ -738,6 +938,111 @@ state_peek(struct conn *cn, bool timed_out)
 		return -1;
 	}
 	peek_decide(cn, "tcp", slice_cstr(dst), dport);
+	return 1;
+}
+
+/* --- TLS --- */
+
+/* Returns 1 when done, 0 to wait (watchers set from the wants), -1 on failure. */
+static int
+handshake(SSL *ssl, bool *want_r, bool *want_w)
+{
+	int r = SSL_do_handshake(ssl);
+
+	*want_r = *want_w = false;
+	if (r == 1)
+		return 1;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		*want_r = true;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		*want_w = true;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Terminates the client's TLS with a leaf for NAME; requests inside go to HOST:PORT.
+ * The ClientHello was read already: OpenSSL gets it from memory, then the socket.
+ */
+static int
+intercept(struct conn *cn, struct slice name, const char *host, uint16_t port)
+{
+	struct slice d = buf_data(&cn->cn_c2u);
+	struct errbuf err;
+	BIO *mem;
+
+	snprintf(cn->cn_sni, sizeof(cn->cn_sni), "%.*s", (int)name.len, name.ptr);
+	cn->cn_cssl = tls_server_ssl(cn->cn_px->px_tls, cn->cn_cfd, slice_cstr(cn->cn_sni),
+	                             &err);
+	if (cn->cn_cssl == NULL || (mem = BIO_new(BIO_s_mem())) == NULL) {
+		conn_close(cn);
+		return -1;
+	}
+	BIO_write(mem, d.ptr, (int)d.len);
+	BIO_set_mem_eof_return(mem, -1);
+	SSL_set0_rbio(cn->cn_cssl, mem);
+	buf_consume(&cn->cn_c2u, d.len);
+	if (host != cn->cn_tunnel_host)
+		snprintf(cn->cn_tunnel_host, sizeof(cn->cn_tunnel_host), "%s", host);
+	cn->cn_tunnel_port = port;
+	cn->cn_state = CS_CACCEPT;
+	set_timer(cn, cn->cn_px->px_opts.po_head_ms / 1e3);
+	return 1;
+}
+
+static int
+state_caccept(struct conn *cn)
+{
+	int rc = handshake(cn->cn_cssl, &cn->cn_c_want_r, &cn->cn_c_want_w);
+	BIO *rbio = SSL_get_rbio(cn->cn_cssl);
+
+	/* The buffered ClientHello is used up: the rest comes from the socket. */
+	if (rc == 0 && cn->cn_c_want_r && BIO_method_type(rbio) == BIO_TYPE_MEM &&
+	    BIO_ctrl_pending(rbio) == 0) {
+		BIO *sock = BIO_new_socket(cn->cn_cfd, BIO_NOCLOSE);
+		if (sock == NULL) {
+			conn_close(cn);
+			return -1;
+		}
+		SSL_set0_rbio(cn->cn_cssl, sock);
+		return 1;
+	}
+	if (rc < 0) {
+		/* The command did not take our certificate, or spoke no TLS. */
+		ERR_clear_error();
+		conn_close(cn);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	cn->cn_https = true;
+	cn->cn_state = CS_HEAD;
+	set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
+	return 1;
+}
+
+static int
+state_uhandshake(struct conn *cn)
+{
+	struct exch *ex = cn->cn_ex;
+	char why[256], detail[700];
+	int rc = handshake(cn->cn_ussl, &cn->cn_u_want_r, &cn->cn_u_want_w);
+
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		tls_client_error(cn->cn_ussl, why, sizeof(why));
+		snprintf(detail, sizeof(detail), "TLS with %.300s failed: %.200s", ex->ex_hostport, why);
+		conn_fail(cn, 502, END_UPSTREAM_TLS, detail);
+		return -1;
+	}
+	tls_client_keep(cn->cn_px->px_tls, cn->cn_ussl, ex->ex_host);
+	cn->cn_state = CS_EXCHANGE;
+	set_timer(cn, cn->cn_px->px_opts.po_idle_ms / 1e3);
 	return 1;
 }
 
@@ -869,7 +1174,7 @@ state_exchange(struct conn *cn)
 		conn_close(cn);
 		return -1;
 	}
-	if (flush(cn->cn_ufd, &cn->cn_uout, &cn->cn_c2u, &ex->ex_req_ready) < 0) {
+	if (uflush(cn, &cn->cn_c2u, &ex->ex_req_ready) < 0) {
 		if (!ex->ex_resp_started) {
 			conn_fail(cn, 502, END_UPSTREAM_CLOSED, "the upstream closed the connection");
 			return -1;
@@ -889,7 +1194,7 @@ state_exchange(struct conn *cn)
 	}
 	if (scan_body(&cn->cn_u2c, ex->ex_resp_framing, &ex->ex_resp_left, &ex->ex_resp_chunk,
 	              &ex->ex_resp_ready, &ex->ex_resp_done, cn->cn_ueof) < 0 ||
-	    flush(cn->cn_cfd, &cn->cn_cout, &cn->cn_u2c, &ex->ex_resp_ready) < 0) {
+	    cflush(cn, &cn->cn_u2c, &ex->ex_resp_ready) < 0) {
 		conn_close(cn);
 		return -1;
 	}
@@ -911,7 +1216,7 @@ state_exchange(struct conn *cn)
 	    cn->cn_u2c.b_len == 0 && !cn->cn_ueof) {
 		/* Kept on this connection: its next request most likely goes there too. */
 		cn->cn_uidle = true;
-		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_hostport);
+		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_key);
 		buf_release(&cn->cn_u2c);
 	} else {
 		upstream_release(cn, false);
@@ -929,22 +1234,22 @@ state_tunnel(struct conn *cn)
 {
 	size_t n = cn->cn_c2u.b_len;
 
-	if (flush(cn->cn_ufd, &cn->cn_uout, &cn->cn_c2u, &n) < 0) {
+	if (uflush(cn, &cn->cn_c2u, &n) < 0) {
 		conn_close(cn);
 		return -1;
 	}
 	n = cn->cn_u2c.b_len;
-	if (flush(cn->cn_cfd, &cn->cn_cout, &cn->cn_u2c, &n) < 0) {
+	if (cflush(cn, &cn->cn_u2c, &n) < 0) {
 		conn_close(cn);
 		return -1;
 	}
 	/* Half-close passes through: each side learns the other is done sending. */
 	if (cn->cn_ceof && cn->cn_c2u.b_len == 0 && !cn->cn_ushut) {
-		shutdown(cn->cn_ufd, SHUT_WR);
+		end_shut(cn->cn_ufd, cn->cn_ussl);
 		cn->cn_ushut = true;
 	}
 	if (cn->cn_ueof && cn->cn_u2c.b_len == 0 && cn->cn_cout.b_len == 0 && !cn->cn_cshut) {
-		shutdown(cn->cn_cfd, SHUT_WR);
+		end_shut(cn->cn_cfd, cn->cn_cssl);
 		cn->cn_cshut = true;
 	}
 	if (cn->cn_cshut && cn->cn_ushut) {
@@ -959,7 +1264,7 @@ state_local(struct conn *cn)
 {
 	size_t none = 0;
 
-	if (flush(cn->cn_cfd, &cn->cn_cout, &cn->cn_c2u, &none) < 0) {
+	if (cflush(cn, &cn->cn_c2u, &none) < 0) {
 		conn_close(cn);
 		return -1;
 	}
@@ -982,7 +1287,7 @@ state_local(struct conn *cn)
 	}
 	/* Closing at once could turn unread request bytes into a reset that destroys
 	 * the answer in flight: send FIN, then drain for a moment. */
-	shutdown(cn->cn_cfd, SHUT_WR);
+	end_shut(cn->cn_cfd, cn->cn_cssl);
 	cn->cn_cshut = true;
 	if (cn->cn_ufd >= 0)
 		upstream_release(cn, false);
@@ -999,7 +1304,22 @@ machine(struct conn *cn)
 		int rc;
 
 		cn->cn_again = false;
+		/* Bytes OpenSSL decrypted already raise no event on the socket. */
+		if (cn->cn_cssl != NULL && cn->cn_state != CS_CACCEPT &&
+		    SSL_pending(cn->cn_cssl) > 0 && !buf_full(&cn->cn_c2u) && cfill(cn) < 0)
+			conn_close(cn);
+		if (cn->cn_ussl != NULL && cn->cn_state != CS_UHANDSHAKE && !cn->cn_uidle &&
+		    SSL_pending(cn->cn_ussl) > 0 && !buf_full(&cn->cn_u2c) && ufill(cn) < 0)
+			conn_close(cn);
+		if (cn->cn_dead)
+			break;
 		switch (cn->cn_state) {
+		case CS_CACCEPT:
+			rc = state_caccept(cn);
+			break;
+		case CS_UHANDSHAKE:
+			rc = state_uhandshake(cn);
+			break;
 		case CS_HEAD:
 			rc = state_head(cn);
 			break;
@@ -1081,7 +1401,10 @@ exch_free(struct conn *cn)
 	if (ex->ex_resolve != NULL)
 		resolve_cancel(ex->ex_resolve);
 	free(ex->ex_head_copy);
-	free(ex);
+	if (cn->cn_px->px_nspare < sizeof(cn->cn_px->px_spare) / sizeof(ex))
+		cn->cn_px->px_spare[cn->cn_px->px_nspare++] = ex;
+	else
+		free(ex);
 	cn->cn_ex = NULL;
 }
 
@@ -1108,7 +1431,9 @@ on_client_read(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	conn_enter(cn);
-	if (fill(cn->cn_cfd, &cn->cn_c2u, &cn->cn_ceof) < 0 && cn->cn_state != CS_LINGER)
+	if (cn->cn_state == CS_CACCEPT)
+		;   /* the handshake reads for itself */
+	else if (cfill(cn) < 0 && cn->cn_state != CS_LINGER)
 		conn_close(cn);
 	else if (cn->cn_state == CS_TUNNEL)
 		set_timer(cn, TUNNEL_IDLE_S);
@@ -1128,8 +1453,9 @@ on_upstream_read(struct ev_loop *loop, ev_io *w, int revents)
 	if (cn->cn_uidle && !(cn->cn_state == CS_PEEK && cn->cn_tunnel_port != 0)) {
 		/* An idle upstream that speaks has closed or is broken: forget it. */
 		upstream_release(cn, false);
-	} else if (fill(cn->cn_ufd, &cn->cn_u2c, &cn->cn_ueof) < 0 && cn->cn_u2c.b_len == 0 &&
-	    cn->cn_state == CS_TUNNEL)
+	} else if (cn->cn_state == CS_UHANDSHAKE) {
+		;   /* the handshake reads for itself */
+	} else if (ufill(cn) < 0 && cn->cn_u2c.b_len == 0 && cn->cn_state == CS_TUNNEL)
 		conn_close(cn);
 	else if (cn->cn_state == CS_TUNNEL)
 		set_timer(cn, TUNNEL_IDLE_S);
@@ -1203,12 +1529,26 @@ conn_upstream_ready(struct conn *cn)
 		}
 	}
 
+	if (ex->ex_tls_up && cn->cn_ussl == NULL) {
+		struct errbuf err;
+		char detail[1200];
+		cn->cn_ussl = tls_client_ssl(cn->cn_px->px_tls, cn->cn_ufd, ex->ex_host, &err);
+		if (cn->cn_ussl == NULL) {
+			snprintf(detail, sizeof(detail), "TLS with %.300s: %.800s", ex->ex_hostport, err.msg);
+			conn_fail(cn, 502, END_UPSTREAM_TLS, detail);
+			return;
+		}
+		cn->cn_state = CS_UHANDSHAKE;
+		set_timer(cn, cn->cn_px->px_opts.po_connect_ms / 1e3);
+		conn_run(cn);
+		return;
+	}
 	if (ex->ex_connect && cn->cn_tunnel_port != 0 && !cn->cn_tunnel_open) {
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 		/* Kept for the tunnel: blind, or the connection of the requests inside. */
 		cn->cn_tunnel_open = true;
 		cn->cn_uidle = true;
-		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_hostport);
+		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_key);
 		buf_append(&cn->cn_cout, ok, sizeof(ok) - 1);
 		cn->cn_state = CS_LOCAL;
 		cn->cn_after = AFTER_PEEK;
@@ -1309,11 +1649,14 @@ conn_destroy(struct conn *cn)
 	exch_free(cn);
 	if (cn->cn_ufd >= 0) {
 		ev_io_stop(loop, &cn->cn_urio);
-		if (cn->cn_uidle)
-			pool_put(px, cn->cn_ukey, cn->cn_ufd);
-		else
+		if (cn->cn_uidle) {
+			pool_put(px, cn->cn_ukey, cn->cn_ufd, cn->cn_ussl);
+		} else {
+			SSL_free(cn->cn_ussl);
 			close(cn->cn_ufd);
+		}
 	}
+	SSL_free(cn->cn_cssl);
 	close(cn->cn_cfd);
 	buf_release(&cn->cn_c2u);
 	buf_release(&cn->cn_u2c);

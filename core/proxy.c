@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "proxy_int.h"
 
 #define POOL_IDLE_S 30.
@@ -26,6 +28,8 @@ end_reason_str(enum end_reason r)
 	case END_UPSTREAM_CONNECT: return "upstream connection failed";
 	case END_UPSTREAM_TIMEOUT: return "upstream timed out";
 	case END_UPSTREAM_BAD:     return "bad upstream response";
+	case END_UPSTREAM_TLS:     return "upstream TLS failed";
+	case END_MISDIRECTED:      return "misdirected request";
 	case END_UPSTREAM_CLOSED:  return "upstream closed the connection";
 	case END_PRIVATE_ADDR:     return "private address";
 	case END_CLIENT_CLOSED:    return "client closed";
@@ -65,6 +69,7 @@ proxy_new(struct ev_loop *loop, const struct proxy_opts *opts, struct errbuf *er
 	}
 	px->px_loop = loop;
 	px->px_opts = *opts;
+	px->px_tls = opts->po_tls;
 	if (px->px_opts.po_connect_ms == 0)
 		px->px_opts.po_connect_ms = 10000;
 	if (px->px_opts.po_response_ms == 0)
@@ -168,6 +173,7 @@ pooled_free(struct pooled *pl)
 	struct proxy *px = pl->pl_px;
 
 	ev_io_stop(px->px_loop, &pl->pl_io);
+	SSL_free(pl->pl_ssl);
 	close(pl->pl_fd);
 	TAILQ_REMOVE(&px->px_pool, pl, pl_entry);
 	px->px_npool--;
@@ -200,7 +206,7 @@ on_pool_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 int
-pool_take(struct proxy *px, const char *key)
+pool_take(struct proxy *px, const char *key, SSL **ssl)
 {
 	struct pooled *pl;
 	int fd;
@@ -210,6 +216,7 @@ pool_take(struct proxy *px, const char *key)
 		if (strcmp(pl->pl_key, key) != 0)
 			continue;
 		fd = pl->pl_fd;
+		*ssl = pl->pl_ssl;
 		pl->pl_fd = -1;
 		ev_io_stop(px->px_loop, &pl->pl_io);
 		TAILQ_REMOVE(&px->px_pool, pl, pl_entry);
@@ -221,12 +228,13 @@ pool_take(struct proxy *px, const char *key)
 }
 
 void
-pool_put(struct proxy *px, const char *key, int fd)
+pool_put(struct proxy *px, const char *key, int fd, SSL *ssl)
 {
 	struct pooled *pl;
 
 	if (px->px_draining || strlen(key) >= sizeof(pl->pl_key) ||
 	    (pl = calloc(1, sizeof(*pl))) == NULL) {
+		SSL_free(ssl);
 		close(fd);
 		return;
 	}
@@ -234,6 +242,7 @@ pool_put(struct proxy *px, const char *key, int fd)
 		pooled_free(TAILQ_FIRST(&px->px_pool));
 	pl->pl_px = px;
 	pl->pl_fd = fd;
+	pl->pl_ssl = ssl;
 	pl->pl_since = ev_now(px->px_loop);
 	strcpy(pl->pl_key, key);
 	ev_io_init(&pl->pl_io, on_pooled_readable, fd, EV_READ);
@@ -311,6 +320,8 @@ proxy_free(struct proxy *px)
 		ev_io_stop(px->px_loop, &px->px_listeners[i].ls_io);
 		close(px->px_listeners[i].ls_fd);
 	}
+	while (px->px_nspare > 0)
+		free(px->px_spare[--px->px_nspare]);
 	resolver_free(px->px_resolver);
 	hook_runner_free(px->px_hooks);
 	addr_local_free(px->px_local);

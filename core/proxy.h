@@ -30,6 +30,8 @@ enum end_reason {
 	END_UPSTREAM_CONNECT,
 	END_UPSTREAM_TIMEOUT,
 	END_UPSTREAM_BAD,
+	END_UPSTREAM_TLS,
+	END_MISDIRECTED,
 	END_UPSTREAM_CLOSED,
 	END_PRIVATE_ADDR,
 	END_CLIENT_CLOSED,
@@ -65,6 +67,9 @@ struct proxy_opts {
 	const char             *po_run_id;
 	proxy_event_cb         *po_on_decision;
 	void                   *po_arg;
+	/* TLS contexts (borrowed): NULL for a proxy that never speaks TLS itself. */
+	struct tls             *po_tls;
+	bool                    po_intercept;    /* decrypt HTTPS (needs po_tls with a CA) */
 	/* 0 means the default: 10 s connect, 60 s response, 10 s head, 60 s idle. */
 	unsigned                po_connect_ms, po_response_ms, po_head_ms, po_idle_ms;
 };

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "proxy.h"
 #include "resolve.h"
+#include "tls.h"
 
 #define URLBUF_MAX    (HTTP_MAX_LINE + 1024)
 #define MAX_LISTENERS 8
@@ -31,6 +32,7 @@ struct pooled {
 	TAILQ_ENTRY(pooled) pl_entry;
 	struct proxy       *pl_px;
 	int                 pl_fd;
+	SSL                *pl_ssl;    /* NULL for plain HTTP */
 	ev_io               pl_io;     /* readable while idle: closed or junk */
 	ev_tstamp           pl_since;
 	char                pl_key[300];
@@ -45,6 +47,9 @@ struct proxy {
 	struct hook_runner      *px_hooks;
 	struct addr_local       *px_local;
 	struct policy_scratch   *px_scratch;
+	struct tls              *px_tls;          /* borrowed; NULL: no TLS at all */
+	struct exch             *px_spare[32];    /* freed exchanges, for the next ones */
+	size_t                   px_nspare;
 	LIST_HEAD(, conn)        px_conns;
 	size_t                   px_nconns;
 	TAILQ_HEAD(poolhead, pooled) px_pool;
@@ -66,6 +71,8 @@ enum conn_state {
 	CS_LOCAL,       /* writing an answer of our own (403, 502, 200 to CONNECT) */
 	CS_TUNNEL,      /* relaying bytes both ways, blind */
 	CS_LINGER,      /* answer sent; reading and discarding until the client closes */
+	CS_CACCEPT,     /* TLS handshake with the client, with a leaf of ours */
+	CS_UHANDSHAKE,  /* TLS handshake with the upstream, verifying it */
 };
 
 /* After an answer of our own (CS_LOCAL) is written. */
@@ -76,6 +83,8 @@ struct exch {
 	struct request          ex_rq;
 	char                    ex_hostport[300];     /* "host:port" upstream */
 	char                    ex_host[256];         /* upstream host, NUL-terminated */
+	char                    ex_key[310];          /* "tls:host:port" or "host:port": reuse */
+	bool                    ex_tls_up;            /* the upstream speaks TLS to us */
 	uint16_t                ex_port;
 	struct decision         ex_dc;
 	struct hook            *ex_hook;
@@ -129,10 +138,16 @@ struct conn {
 	char                    cn_tunnel_host[256];  /* CONNECT host, for requests inside */
 	uint16_t                cn_tunnel_port;
 	bool                    cn_tunnel_open;       /* 200 sent to the CONNECT */
+	bool                    cn_tunnel_decided;    /* the CONNECT itself was decided */
+	/* TLS: the client's side once intercepted, the upstream's when it is https. */
+	SSL                    *cn_cssl, *cn_ussl;
+	bool                    cn_https;             /* decrypted HTTPS from the client */
+	char                    cn_sni[256];          /* the name its ClientHello asked for */
+	bool                    cn_c_want_r, cn_c_want_w, cn_u_want_r, cn_u_want_w;
 	struct exch            *cn_ex;
 	/* An upstream kept between exchanges, for the next request to the same place. */
 	bool                    cn_uidle;
-	char                    cn_ukey[300];
+	char                    cn_ukey[320];
 	int                     cn_running;   /* frames of ours on the stack */
 	bool                    cn_again;     /* something moved while running */
 	bool                    cn_dead;      /* closed; freed when the last frame leaves */
@@ -157,8 +172,9 @@ void upstream_release(struct conn *, bool reusable);
 bool upstream_is_loop(const struct proxy *, const struct sockaddr *);
 
 /* proxy.c */
-int  pool_take(struct proxy *, const char *key);
-void pool_put(struct proxy *, const char *key, int fd);
+/* The pool owns FD and SSL once given; pool_take hands both back. */
+int  pool_take(struct proxy *, const char *key, SSL **ssl);
+void pool_put(struct proxy *, const char *key, int fd, SSL *ssl);
 void proxy_check_drained(struct proxy *);
 
 #endif

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "proxy_int.h"
 
 bool
@@ -41,14 +43,18 @@ upstream_release(struct conn *cn, bool reusable)
 	ev_io_stop(loop, &cn->cn_urio);
 	ev_io_stop(loop, &cn->cn_uwio);
 	if (cn->cn_ufd >= 0) {
-		if (reusable && cn->cn_uidle)
-			pool_put(cn->cn_px, cn->cn_ukey, cn->cn_ufd);
-		else if (reusable && ex != NULL && !cn->cn_ueof)
-			pool_put(cn->cn_px, ex->ex_hostport, cn->cn_ufd);
-		else
+		if (reusable && cn->cn_uidle) {
+			pool_put(cn->cn_px, cn->cn_ukey, cn->cn_ufd, cn->cn_ussl);
+		} else if (reusable && ex != NULL && !cn->cn_ueof) {
+			pool_put(cn->cn_px, ex->ex_key, cn->cn_ufd, cn->cn_ussl);
+		} else {
+			SSL_free(cn->cn_ussl);
 			close(cn->cn_ufd);
+		}
 	}
 	cn->cn_ufd = -1;
+	cn->cn_ussl = NULL;
+	cn->cn_u_want_r = cn->cn_u_want_w = false;
 	cn->cn_uidle = false;
 	cn->cn_ueof = cn->cn_ushut = false;
 	buf_release(&cn->cn_u2c);
@@ -82,6 +88,8 @@ upstream_connect_next(struct conn *cn)
 
 	if (cn->cn_ufd >= 0) {
 		ev_io_stop(px->px_loop, &cn->cn_uwio);
+		SSL_free(cn->cn_ussl);
+		cn->cn_ussl = NULL;
 		close(cn->cn_ufd);
 		cn->cn_ufd = -1;
 	}
@@ -167,10 +175,17 @@ upstream_start(struct conn *cn)
 	cn->cn_state = CS_RESOLVE;
 	ex->ex_naddrs = ex->ex_next_addr = 0;
 	ex->ex_pinned = false;
+	/* Decrypted HTTPS goes on encrypted; a kept connection must have been TLS too. */
+	ex->ex_tls_up = cn->cn_https && !ex->ex_connect;
+	{
+		size_t k = ex->ex_tls_up ? 4 : 0, n = strlen(ex->ex_hostport);
+		memcpy(ex->ex_key, "tls:", k);
+		memcpy(ex->ex_key + k, ex->ex_hostport, n + 1);
+	}
 	if (cn->cn_uidle) {
 		/* Kept from the last request, or opened for the CONNECT this tunnel is. */
 		if ((!ex->ex_connect || cn->cn_tunnel_open) &&
-		    strcmp(cn->cn_ukey, ex->ex_hostport) == 0) {
+		    strcmp(cn->cn_ukey, ex->ex_key) == 0) {
 			cn->cn_uidle = false;
 			ex->ex_reused = true;
 			conn_upstream_ready(cn);
@@ -179,7 +194,7 @@ upstream_start(struct conn *cn)
 		upstream_release(cn, true);
 	}
 	/* A tunnel's bytes need a connection of their own; HTTP may reuse one. */
-	if (!ex->ex_connect && (fd = pool_take(px, ex->ex_hostport)) >= 0) {
+	if (!ex->ex_connect && (fd = pool_take(px, ex->ex_key, &cn->cn_ussl)) >= 0) {
 		cn->cn_ufd = fd;
 		ex->ex_reused = true;
 		conn_upstream_ready(cn);

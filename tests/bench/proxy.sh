@@ -14,6 +14,8 @@ ip link set lo up
 DUR=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNS:-32}
 T=$(mktemp -d /tmp/httpjail-bench.XXXXXX)
+export HOME=$T/home XDG_CONFIG_HOME=
+mkdir -p "$HOME"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
 
@@ -88,12 +90,17 @@ for pol in small big; do
 	start_proxy "$T/$pol.yaml"
 	code=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/small)
 	deny=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/other)
+	cpu0=$(awk '{print $14 + $15}' /proc/$PROXY_PID/stat)
 	read -r rps p50 p99 errs <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+	cpu1=$(awk '{print $14 + $15}' /proc/$PROXY_PID/stat)
+	# CPU the proxy spent per request: steadier than req/s on a shared machine.
+	us=$(awk -v c=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v r="$rps" -v d="$DUR" \
+		'BEGIN { printf "%.1f", c / hz * 1e6 / (r * d) }')
 	ratio=$(awk -v a="$rps" -v b="$drps" 'BEGIN { printf "%.2f", a / b }')
 	label="httpjail --server, 1 rule"
 	[ $pol = big ] && label="httpjail --server, 10,100 rules (allow rule last)"
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$PROXY_PID/status)
-	echo "| $label | $rps | $ratio | $p50 | $p99 | check: allowed $code, denied $deny; peak RSS ${rss} KiB $errs |"
+	echo "| $label | $rps | $ratio | $p50 | $p99 | proxy CPU ${us} us/request; peak RSS ${rss} KiB; check: allowed $code, denied $deny $errs |"
 	stop_proxy
 done
 

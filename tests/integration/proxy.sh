@@ -92,11 +92,25 @@ out=$("${C[@]}" -p "http://a.test:$OP/echo?tunnel")
 expect "allowed CONNECT, request inside allowed" "$out" '"query": "tunnel"'
 out=$("${C[@]}" -p -o /dev/null -w '%{http_code}' "http://a.test:$OP/secret-in-tunnel")
 expect_eq "request inside a tunnel is decided" "$out" "403"
-out=$(printf 'CONNECT a.test:%s HTTP/1.1\r\nHost: a.test:%s\r\n\r\n' 1 1 | raw "$PROXY")
+# With TLS interception (the default) CONNECT has no decision of its own: what the
+# tunnel carries is decided.
+out=$(printf 'CONNECT b.test:%s HTTP/1.1\r\nHost: b.test:%s\r\n\r\nGET /echo HTTP/1.1\r\nHost: b.test:%s\r\n\r\n' \
+	"$OP" "$OP" "$OP" | raw "$PROXY")
+expect "CONNECT then a request to a denied host: the request is denied" "$out" "request denied: GET http://b.test:$OP/echo"
+# Without interception CONNECT is decided by host and port.
+"$HTTPJAIL_BIN" --server --no-tls-intercept --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 \
+	-c "$TMP/policy.yaml" --resolve a.test:$OP:127.0.0.1 > /dev/null 2> "$TMP/proxy2.err" &
+p2=$!
+PIDS+=($p2)
+for _ in $(seq 100); do grep -q 'proxy on' "$TMP/proxy2.err" && break; sleep 0.05; done
+P2=$(sed -n 's/.*proxy on \([0-9.:]*\),.*/\1/p' "$TMP/proxy2.err")
+out=$(printf 'CONNECT a.test:%s HTTP/1.1\r\nHost: a.test:%s\r\n\r\n' 1 1 | raw "$P2")
 expect "CONNECT to another port is denied" "$out" "HTTP/1.1 403 Forbidden"
-out=$(printf 'CONNECT b.test:%s HTTP/1.1\r\nHost: b.test:%s\r\n\r\n' "$OP" "$OP" | raw "$PROXY")
+out=$(printf 'CONNECT b.test:%s HTTP/1.1\r\nHost: b.test:%s\r\n\r\n' "$OP" "$OP" | raw "$P2")
 expect "CONNECT to another host is denied" "$out" "HTTP/1.1 403 Forbidden"
-
+out=$(curl -s -x "http://$P2" --max-time 10 -p "http://a.test:$OP/echo?decided")
+expect "CONNECT allowed by host and port, request inside decided too" "$out" '"query": "decided"'
+kill $p2
 proxy_alive "proxy survives CONNECT"
 
 # Upstream failures: refused, unresolvable, slow, private.

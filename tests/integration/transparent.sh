@@ -20,7 +20,8 @@ rules:
   - {action: allow, pattern: '^https://a\.test/\$'}
   - {action: allow, host: a.test, pattern: '^http://a\.test:$plain_PORT/echo'}
 Y
-start_proxy -c "$TMP/policy.yaml" --resolve a.test:443:127.0.0.1 \
+# Blind relay by server name: interception has tests of its own (tls.sh).
+start_proxy --no-tls-intercept -c "$TMP/policy.yaml" --resolve a.test:443:127.0.0.1 \
 	--resolve a.test:$plain_PORT:127.0.0.1 --request-log "$TMP/requests.log"
 TP=${TPROXY##*:}
 
