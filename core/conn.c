@@ -1,5 +1,6 @@
 /* conn: one client connection, from its first byte to its close: request heads,
  * decisions, relaying both ways with backpressure, answers of our own, tunnels. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stddef.h>
 #include <errno.h>
@@ -679,7 +680,10 @@ exch_start(struct conn *cn, size_t headlen)
 		                  SLICE_LIT("")) < 0)
 			return;
 		buf_consume(&cn->cn_c2u, headlen);
-		if (cn->cn_px->px_opts.po_intercept) {
+		/* A passthrough host is never decrypted: its CONNECT is decided now, so a
+		 * denial can still be a 403. */
+		if (cn->cn_px->px_opts.po_intercept &&
+		    !policy_tls_passthrough(cn->cn_px->px_opts.po_policy, ex->ex_rq.rq_host)) {
 			/* No decision of its own: every request inside is decided instead. */
 			static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 			snprintf(cn->cn_tunnel_host, sizeof(cn->cn_tunnel_host), "%s", ex->ex_host);
@@ -866,8 +870,13 @@ state_peek(struct conn *cn, bool timed_out)
 	uint16_t dport = 0;
 
 	if (cn->cn_has_dst) {
-		addr_format((struct sockaddr *)&cn->cn_dst, dst, sizeof(dst));
-		*strrchr(dst, ':') = '\0';
+		/* The address as a host: no brackets, no port. */
+		if (cn->cn_dst.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&cn->cn_dst)->sin6_addr, dst,
+			          sizeof(dst));
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&cn->cn_dst)->sin_addr, dst,
+			          sizeof(dst));
 		dport = ntohs(((struct sockaddr_in *)&cn->cn_dst)->sin_port);
 	}
 	if (d.len > 0 && looks_http(d)) {
@@ -1505,6 +1514,8 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	} else if (cn->cn_state == CS_CONNECT) {
 		snprintf(ex->ex_why, sizeof(ex->ex_why), "connection timed out");
 		upstream_connect_next(cn);
+	} else if (cn->cn_state == CS_UHANDSHAKE) {
+		conn_fail(cn, 504, END_UPSTREAM_TIMEOUT, "the upstream's TLS handshake timed out");
 	} else if (cn->cn_state == CS_EXCHANGE && !ex->ex_resp_head && ex->ex_waiting) {
 		conn_fail(cn, 504, END_UPSTREAM_TIMEOUT, "no response from the upstream in time");
 	} else {
@@ -1563,12 +1574,12 @@ conn_upstream_ready(struct conn *cn)
 }
 
 /* The original destination of a redirected connection; none when it was made to
- * our own port directly. */
+ * our own port directly (then the kernel reports the socket's own address). */
 static void
 original_dst(struct conn *cn, const struct listener *ls)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	struct sockaddr_storage ss, local;
+	socklen_t len = sizeof(ss), llen = sizeof(local);
 	int rc;
 
 	memset(&ss, 0, sizeof(ss));
@@ -1576,8 +1587,8 @@ original_dst(struct conn *cn, const struct listener *ls)
 		rc = getsockopt(cn->cn_cfd, IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
 	else
 		rc = getsockopt(cn->cn_cfd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
-	if (rc < 0 || addr_equal((struct sockaddr *)&ss, (struct sockaddr *)&ls->ls_addr) ||
-	    addr_classify((struct sockaddr *)&ss, NULL) == ADDR_LOOPBACK)
+	if (rc < 0 || getsockname(cn->cn_cfd, (struct sockaddr *)&local, &llen) < 0 ||
+	    addr_equal((struct sockaddr *)&ss, (struct sockaddr *)&local))
 		return;
 	cn->cn_dst = ss;
 	cn->cn_has_dst = true;

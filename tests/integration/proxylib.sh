@@ -1,10 +1,6 @@
 # Sourced by proxy tests: start and stop the origin and httpjail --server by PID.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The CA httpjail makes on first use goes to a home of the test's own.
-export HOME=$TMP/home XDG_CONFIG_HOME=
-mkdir -p "$HOME"
-
 PIDS=()
 cleanup_pids() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done

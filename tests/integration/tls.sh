@@ -138,6 +138,12 @@ PY
 expect "ClientHello without SNI gets a leaf for the CONNECT host" "$out" "HTTP/1.1 200 OK ['a.test']"
 stop_proxy
 
+# A CONNECT to a passthrough host is decided when it arrives: a denial is a 403.
+printf 'tls: {passthrough: [p.test]}\nrules:\n  - {action: deny, host: p.test}\n' > "$TMP/pdeny.yaml"
+run "passthrough deny" 56 "$HTTPJAIL_BIN" --weak -c "$TMP/pdeny.yaml" "${PINS[@]}" -- \
+	curl -s --max-time 10 -o /dev/null -w '%{http_connect}' "https://p.test:$P_PORT/" &&
+	expect_eq "a denied CONNECT to a passthrough host gets 403" "$OUT" "403"
+
 # The CA: path, show, export; a corrupt key is an error, never replaced.
 run "ca path" 0 "$HTTPJAIL_BIN" ca path && expect_eq "ca path" "$OUT" "$CA_DIR/ca-cert.pem"
 run "ca export" 0 "$HTTPJAIL_BIN" ca export && expect_eq "ca export" "$OUT" "$(cat "$CA_DIR/ca-cert.pem")"
@@ -149,3 +155,4 @@ expect_eq "corrupt key is not replaced" "$(cat "$CA_DIR/ca-key.pem")" "garbage"
 cp "$TMP/key.bak" "$CA_DIR/ca-key.pem"
 chmod 644 "$CA_DIR/ca-key.pem"
 run "key mode" 125 "${W[@]}" -- true && expect "a readable CA key is refused" "$ERR" "chmod"
+
