@@ -25,6 +25,7 @@ Routes (any other path behaves like /echo):
   /close-delimited?n=N  no Content-Length, N bytes, then close (ver=1.0: HTTP/1.0 line)
   /ws                   WebSocket (RFC 6455) echo; ping->pong, close->close
   /count                JSON {requests, connections}: totals so far (this one included)
+  /static/PATH          with --static DIR: the file DIR/PATH
 Expect: 100-continue is honoured on every route that has a request body.
 """
 import argparse, base64, hashlib, json, os, re, signal, socket, ssl, struct, sys
@@ -303,12 +304,23 @@ class Connection:
             if req.path == "/ws":
                 return self.websocket(req)
             self.read_body(req)
+            if static_dir and req.path.startswith("/static/"):
+                return self.static(req)
             route = ROUTES.get(req.path, Connection.echo)
             return route(self, req)
         except BadRequest as e:
             log(f"BAD {e.status} {e} conn={self.serial} n={self.n}")
             self.reply(req, e.status, f"{e}\n".encode(), keep=False)
             return False
+
+    def static(self, req):
+        """A file under --static DIR (a dumb-HTTP git repository in the tests)."""
+        rel = os.path.normpath(req.path[len("/static/"):])
+        full = os.path.join(static_dir, rel)
+        if rel.startswith("..") or not os.path.isfile(full):
+            return self.reply(req, 404, b"not found\n")
+        with open(full, "rb") as f:
+            return self.reply(req, 200, f.read(), "application/octet-stream")
 
     def echo(self, req):
         return self.reply_json(req, {
@@ -442,13 +454,18 @@ def unmask(data, mask):
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
+static_dir = None
+
+
 def main():
-    global log_file
+    global log_file, static_dir
     ap = argparse.ArgumentParser(description="origin server for httpjail's tests")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log", metavar="FILE")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--static", metavar="DIR", help="serve DIR's files under /static/")
     args = ap.parse_args()
+    static_dir = args.static
     if args.log:
         log_file = open(args.log, "a", encoding="utf-8")
 

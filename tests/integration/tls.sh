@@ -155,4 +155,43 @@ expect_eq "corrupt key is not replaced" "$(cat "$CA_DIR/ca-key.pem")" "garbage"
 cp "$TMP/key.bak" "$CA_DIR/ca-key.pem"
 chmod 644 "$CA_DIR/ca-key.pem"
 run "key mode" 125 "${W[@]}" -- true && expect "a readable CA key is refused" "$ERR" "chmod"
+chmod 600 "$CA_DIR/ca-key.pem"
 
+
+# git (dumb HTTP over HTTPS) and Node.js through the proxy, when they are installed.
+if command -v git >/dev/null; then
+	git init -q --bare "$TMP/www/repo.git" && git -C "$TMP/www/repo.git" update-server-info
+	git -c init.defaultBranch=main init -q "$TMP/work" && git -C "$TMP/work" -c user.name=t \
+		-c user.email=t@t commit -q --allow-empty -m first &&
+		git -C "$TMP/work" push -q "$TMP/www/repo.git" HEAD:main 2>/dev/null &&
+		git -C "$TMP/www/repo.git" update-server-info
+	start_origin G --tls "$TMP/a.pem" "$TMP/a.key" --static "$TMP/www"
+	printf 'rules:\n  - {action: allow, methods: [GET], pattern: "^https://a\\\\.test:%s/static/repo\\\\.git/"}\n' \
+		"$G_PORT" > "$TMP/git.yaml"
+	run "git" 0 "$HTTPJAIL_BIN" --weak -c "$TMP/git.yaml" --ca-file "$TMP/oca.pem" \
+		--resolve "a.test:$G_PORT:127.0.0.1" -- git ls-remote "https://a.test:$G_PORT/static/repo.git" &&
+		expect "git ls-remote over HTTPS through interception" "$OUT" "refs/heads/main"
+else
+	skip "git" "git is not installed"
+fi
+if command -v node >/dev/null; then
+	cat > "$TMP/get.js" <<'JS'
+// Node.js ignores HTTPS_PROXY: open the CONNECT tunnel by hand, then https.get over it.
+const http = require('http'), https = require('https');
+const [proxy, target, path] = process.argv.slice(2);
+const [ph, pp] = proxy.split(':');
+http.request({ host: ph, port: pp, method: 'CONNECT', path: target }).on('connect', (res, socket) => {
+	const [host] = target.split(':');
+	https.get({ host, path, socket, servername: host, agent: false }, (r) => {
+		let body = '';
+		r.on('data', (d) => body += d);
+		r.on('end', () => { console.log(r.statusCode, body.trim()); process.exit(0); });
+	}).on('error', (e) => { console.log('error', e.message); process.exit(1); });
+}).end();
+JS
+	run "node" 0 "${W[@]}" -- sh -c 'node "$0" "${HTTPS_PROXY#http://}" "$1" /echo?node' \
+		"$TMP/get.js" "a.test:$A_PORT" &&
+		expect "node https.get trusts NODE_EXTRA_CA_CERTS" "$OUT" '200 {"method": "GET", "path": "/echo", "query": "node"'
+else
+	skip "node" "node is not installed"
+fi
