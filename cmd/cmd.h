@@ -36,6 +36,7 @@ int cmd_check(const struct options *);
 int cmd_test(const struct options *);
 int cmd_server(const struct options *);
 int cmd_weak(const struct options *);
+int cmd_strong(const struct options *);
 int cmd_ca(int argc, char **argv);
 
 /* The CA of the invoking user (under sudo: of $SUDO_UID), made on first use. */

@@ -286,16 +286,7 @@ main(int argc, char **argv)
 	} else if (op.op_weak) {
 		rc = cmd_weak(&op);
 	} else {
-		/* A bad policy is the user's error (2) even before anything could run. */
-		struct policy *po = cmd_policy(&op);
-		if (po == NULL) {
-			rc = EXIT_USAGE;
-		} else {
-			cmd_error("the strong jail is not built yet; run with --weak (cooperative: "
-			          "the command sees HTTP_PROXY) or use --server");
-			rc = EXIT_INTERNAL;
-			policy_free(po);
-		}
+		rc = cmd_strong(&op);
 	}
 out:
 	free(op.op_files);

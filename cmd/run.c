@@ -17,6 +17,8 @@
 #include "addr.h"
 #include "ca.h"
 #include "cmd.h"
+#include "dns.h"
+#include "jail.h"
 #include "proxy.h"
 #include "tls.h"
 
@@ -43,6 +45,9 @@ struct run {
 	ev_timer              rn_timeout, rn_kill;
 	ev_signal             rn_sig[4];
 	ev_timer              rn_drain_deadline;
+	/* strong mode */
+	struct jail          *rn_jail;
+	struct dns           *rn_dns;
 };
 
 static void
@@ -217,7 +222,12 @@ run_setup(struct run *rn, const struct options *op)
 static void
 run_teardown(struct run *rn)
 {
+	if (rn->rn_jail != NULL) {
+		jail_kill(rn->rn_jail);
+		jail_free(rn->rn_jail);
+	}
 	proxy_free(rn->rn_px);
+	dns_free(rn->rn_dns);
 	tls_free(rn->rn_tls);
 	ca_free(rn->rn_ca);
 	if (rn->rn_trust_dir[0] != '\0') {
@@ -352,7 +362,10 @@ on_forward_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	kill(rn->rn_child, w->signum);
+	if (rn->rn_jail != NULL)
+		jail_signal(rn->rn_jail, w->signum);
+	else
+		kill(rn->rn_child, w->signum);
 }
 
 static void
@@ -362,7 +375,10 @@ on_kill(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	kill(rn->rn_child, SIGKILL);
+	if (rn->rn_jail != NULL)
+		jail_kill(rn->rn_jail);
+	else
+		kill(rn->rn_child, SIGKILL);
 }
 
 static void
@@ -372,7 +388,10 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	rn->rn_timed_out = true;
-	kill(rn->rn_child, SIGTERM);
+	if (rn->rn_jail != NULL)
+		jail_signal(rn->rn_jail, SIGTERM);
+	else
+		kill(rn->rn_child, SIGTERM);
 	ev_timer_init(&rn->rn_kill, on_kill, KILL_AFTER_S, 0.);
 	rn->rn_kill.data = rn;
 	ev_timer_start(loop, &rn->rn_kill);
@@ -475,8 +494,49 @@ make_env(const struct envset *sets, size_t nsets, size_t *added)
 	return env;
 }
 
-int
-cmd_weak(const struct options *op)
+static void
+on_dns(const struct dns_event *de, void *arg)
+{
+	struct run *rn = arg;
+
+	if (rn->rn_op->op_verbose > 0)
+		fprintf(stderr, "httpjail: dns %.*s %s %s\n", (int)de->de_name.len,
+		        de->de_name.ptr, de->de_qtype == 28 ? "AAAA" : de->de_qtype == 1 ? "A" :
+		        "other", de->de_answer);
+}
+
+/* The jail, its DNS stub and the proxy on the sockets made inside it. */
+static int
+jail_setup(struct run *rn, char **env)
+{
+	const struct options *op = rn->rn_op;
+	struct jail_opts jo = {
+		.jo_argv = op->op_args, .jo_envp = env,
+		.jo_uid = (uid_t)-1, .jo_gid = (gid_t)-1,
+	};
+	struct jail_fds jf;
+	struct errbuf err;
+
+	if ((rn->rn_jail = jail_new(&jo, &jf, &err)) == NULL) {
+		cmd_error("%s", err.msg);
+		return EXIT_INTERNAL;
+	}
+	if ((rn->rn_dns = dns_new(rn->rn_loop, jf.jf_dns_udp, jf.jf_dns_tcp, on_dns, rn,
+	                          &err)) == NULL ||
+	    proxy_listen_fd(rn->rn_px, PROXY_TRANSPARENT, jf.jf_proxy4, &err) < 0 ||
+	    (jf.jf_proxy6 >= 0 &&
+	     proxy_listen_fd(rn->rn_px, PROXY_TRANSPARENT, jf.jf_proxy6, &err) < 0) ||
+	    jail_go(rn->rn_jail, &err) < 0) {
+		cmd_error("%s", err.msg);
+		return EXIT_INTERNAL;
+	}
+	rn->rn_child = jail_pid(rn->rn_jail);
+	return 0;
+}
+
+/* --weak (STRONG false) and the jail: the command, its exit status, its signals. */
+static int
+run_command(const struct options *op, bool strong)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct run rn = { 0 };
@@ -488,14 +548,17 @@ cmd_weak(const struct options *op)
 
 	if ((rc = run_setup(&rn, op)) != 0)
 		goto out;
-	if (proxy_listen(rn.rn_px, PROXY_EXPLICIT, "127.0.0.1:0", &err) < 0) {
+	if (!strong && proxy_listen(rn.rn_px, PROXY_EXPLICIT, "127.0.0.1:0", &err) < 0) {
 		cmd_error("%s", err.msg);
 		rc = EXIT_INTERNAL;
 		goto out;
 	}
-	proxy_bound(rn.rn_px, PROXY_EXPLICIT, &ss);
-	addr_format((struct sockaddr *)&ss, hostport, sizeof(hostport));
-	snprintf(url, sizeof(url), "http://%s", hostport);
+	url[0] = '\0';
+	if (!strong) {
+		proxy_bound(rn.rn_px, PROXY_EXPLICIT, &ss);
+		addr_format((struct sockaddr *)&ss, hostport, sizeof(hostport));
+		snprintf(url, sizeof(url), "http://%s", hostport);
+	}
 	if (rn.rn_ca != NULL && trust_setup(&rn) < 0) {
 		rc = EXIT_INTERNAL;
 		goto out;
@@ -512,10 +575,14 @@ cmd_weak(const struct options *op)
 			{ "GIT_SSL_CAINFO", b }, { "PIP_CERT", b }, { "CARGO_HTTP_CAINFO", b },
 			{ "DENO_CERT", b }, { "NODE_EXTRA_CA_CERTS", c },
 		};
-		size_t nsets = rn.rn_ca ? sizeof(sets) / sizeof(sets[0]) : 8;
+		size_t nsets = rn.rn_ca ? sizeof(sets) / sizeof(sets[0]) : 8, skip = 0;
 		snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn.rn_trust_dir);
 		snprintf(ca, sizeof(ca), "%s/ca.pem", rn.rn_trust_dir);
-		if ((env = make_env(sets, nsets, &added)) == NULL) {
+		/* In the jail nothing needs pointing at the proxy: every connection goes
+		 * there. NO_PROXY stays too: it can no longer bypass anything. */
+		if (strong)
+			skip = 8;
+		if ((env = make_env(sets + skip, nsets - skip, &added)) == NULL) {
 			cmd_error("out of memory");
 			rc = EXIT_INTERNAL;
 			goto out;
@@ -527,7 +594,10 @@ cmd_weak(const struct options *op)
 		rn.rn_sig[i].data = &rn;
 		ev_signal_start(rn.rn_loop, &rn.rn_sig[i]);
 	}
-	{
+	if (strong) {
+		if ((rc = jail_setup(&rn, env)) != 0)
+			goto out;
+	} else {
 		posix_spawnattr_t sa;
 		sigset_t none, dfl;
 		int e;
@@ -560,6 +630,8 @@ cmd_weak(const struct options *op)
 	ev_run(rn.rn_loop, 0);
 	if (rn.rn_timed_out)
 		rc = 124;
+	else if (strong && !rn.rn_exited)
+		rc = EXIT_INTERNAL;
 	else if (WIFEXITED(rn.rn_status))
 		rc = WEXITSTATUS(rn.rn_status);
 	else if (WIFSIGNALED(rn.rn_status))
@@ -574,4 +646,16 @@ out:
 	}
 	run_teardown(&rn);
 	return rc;
+}
+
+int
+cmd_weak(const struct options *op)
+{
+	return run_command(op, false);
+}
+
+int
+cmd_strong(const struct options *op)
+{
+	return run_command(op, true);
 }

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "policy.h"
 #include "proxy_int.h"
 #include "tlshello.h"
@@ -866,7 +867,7 @@ static int
 state_peek(struct conn *cn, bool timed_out)
 {
 	struct slice d = buf_data(&cn->cn_c2u);
-	char dst[64] = "";
+	char dst[256] = "";
 	uint16_t dport = 0;
 
 	if (cn->cn_has_dst) {
@@ -878,6 +879,13 @@ state_peek(struct conn *cn, bool timed_out)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&cn->cn_dst)->sin_addr, dst,
 			          sizeof(dst));
 		dport = ntohs(((struct sockaddr_in *)&cn->cn_dst)->sin_port);
+		/* In the jail, destinations are the stub's synthetic addresses: their names. */
+		if (cn->cn_px->px_opts.po_dns != NULL) {
+			const char *name = dns_name_of(cn->cn_px->px_opts.po_dns,
+			                               (struct sockaddr *)&cn->cn_dst);
+			if (name != NULL)
+				snprintf(dst, sizeof(dst), "%s", name);
+		}
 	}
 	if (d.len > 0 && looks_http(d)) {
 		cn->cn_state = CS_HEAD;

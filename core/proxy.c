@@ -154,6 +154,33 @@ proxy_listen(struct proxy *px, enum proxy_entrance kind, const char *text,
 }
 
 int
+proxy_listen_fd(struct proxy *px, enum proxy_entrance kind, int fd, struct errbuf *err)
+{
+	struct listener *ls;
+	socklen_t len = sizeof(ls->ls_addr);
+
+	if (px->px_nlisteners == MAX_LISTENERS) {
+		errbuf_set(err, "too many listening sockets");
+		close(fd);
+		return -1;
+	}
+	ls = &px->px_listeners[px->px_nlisteners];
+	if (getsockname(fd, (struct sockaddr *)&ls->ls_addr, &len) < 0) {
+		errbuf_set(err, "getsockname: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	ls->ls_fd = fd;
+	ls->ls_px = px;
+	ls->ls_kind = kind;
+	ev_io_init(&ls->ls_io, on_accept, fd, EV_READ);
+	ls->ls_io.data = ls;
+	ev_io_start(px->px_loop, &ls->ls_io);
+	px->px_nlisteners++;
+	return 0;
+}
+
+int
 proxy_bound(const struct proxy *px, enum proxy_entrance kind, struct sockaddr_storage *ss)
 {
 	for (size_t i = 0; i < px->px_nlisteners; i++) {

@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "request.h"
 
+struct dns;
 struct ev_loop;
 struct proxy;
 
@@ -70,6 +71,8 @@ struct proxy_opts {
 	/* TLS contexts (borrowed): NULL for a proxy that never speaks TLS itself. */
 	struct tls             *po_tls;
 	bool                    po_intercept;    /* decrypt HTTPS (needs po_tls with a CA) */
+	/* The jail's DNS stub: a synthetic destination stands for the name it handed out. */
+	struct dns             *po_dns;
 	/* 0 means the default: 10 s connect, 60 s response, 10 s head, 60 s idle. */
 	unsigned                po_connect_ms, po_response_ms, po_head_ms, po_idle_ms;
 };
@@ -79,6 +82,9 @@ struct proxy *proxy_new(struct ev_loop *, const struct proxy_opts *, struct errb
  * when ADDR is malformed (the user's mistake), -1 when the system refused. */
 int           proxy_listen(struct proxy *, enum proxy_entrance, const char *addr,
                            struct errbuf *err);
+/* Listens on FD, a bound listening socket made elsewhere (inside the jail); owned
+ * from here on. */
+int           proxy_listen_fd(struct proxy *, enum proxy_entrance, int fd, struct errbuf *err);
 /* The address the first listener of that entrance is bound to. */
 int           proxy_bound(const struct proxy *, enum proxy_entrance,
                           struct sockaddr_storage *ss);

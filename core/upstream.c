@@ -107,8 +107,9 @@ upstream_connect_next(struct conn *cn)
 			conn_fail(cn, 403, END_LOOP, ex->ex_why);
 			return;
 		}
-		if (c != ADDR_PUBLIC && !ex->ex_pinned &&
-		    !policy_allow_private(px->px_opts.po_policy)) {
+		/* Synthetic addresses mean nothing outside the jail: never dialled. */
+		if (c == ADDR_SYNTHETIC || (c != ADDR_PUBLIC && !ex->ex_pinned &&
+		    !policy_allow_private(px->px_opts.po_policy))) {
 			snprintf(ex->ex_why, sizeof(ex->ex_why), "it resolves to %s, %s",
 			         text, addr_class_phrase(c));
 			refused_private = true;
@@ -200,7 +201,10 @@ upstream_start(struct conn *cn)
 		conn_upstream_ready(cn);
 		return;
 	}
-	if (cn->cn_tunnel_port == 0 && cn->cn_has_dst && ex->ex_rq.rq_kind == REQ_TCP) {
+	/* A tcp connection goes where it was going, unless that was one of the jail's
+	 * synthetic addresses: then the name it stands for is looked up for real. */
+	if (cn->cn_tunnel_port == 0 && cn->cn_has_dst && ex->ex_rq.rq_kind == REQ_TCP &&
+	    addr_classify((struct sockaddr *)&cn->cn_dst, NULL) != ADDR_SYNTHETIC) {
 		ex->ex_addrs[0] = cn->cn_dst;
 		ex->ex_naddrs = 1;
 		upstream_connect_next(cn);

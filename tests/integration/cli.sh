@@ -94,9 +94,9 @@ err_case "check extra argument" "httpjail: check: unexpected argument 'x' (usage
 	"$J" check -r 'allow: x' x
 err_case "nothing to run" "httpjail: nothing to run (usage: httpjail [OPTIONS] -- COMMAND, or --test URL; see --help)" "$J" -r 'allow: x'
 
-# Running a command needs the proxy: say so and run nothing.
-run "run not yet" 125 "$J" -r 'allow: x' -- touch "$TMP/ran" &&
-	{ [ ! -e "$TMP/ran" ] && pass "run not yet runs nothing" || fail "run not yet runs nothing" "command ran"; }
+# A policy error runs nothing.
+run "policy error runs nothing" 2 "$J" -r 'alow: x' -- touch "$TMP/ran" &&
+	{ [ ! -e "$TMP/ran" ] && pass "a policy error runs nothing" || fail "a policy error runs nothing" "command ran"; }
 
 # check prints the pipeline with sources, the default and a tally.
 run "check" 0 "$J" check -c "$TMP/p.yaml" -r 'deny-post: ^https://x\.test/' &&

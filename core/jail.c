@@ -1,0 +1,565 @@
+/*
+ * jail: the recipe of ARCHITECTURE.md. The child makes the namespaces while it is
+ * still single-threaded, sets up loopback, routes and one nftables table in-process
+ * (exec would drop the capabilities), makes the listening sockets inside and hands
+ * them out over a socketpair; then, on our word, its first child becomes pid 1 of
+ * the jail and starts the command.
+ */
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <nftables/libnftables.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jail.h"
+
+#define PROXY_PORT 15001
+#define DNS_PORT   15053
+#define SETUP_MS   10000
+
+struct jail {
+	pid_t jl_child;   /* our child: it outlives the jail's init and exits with its status */
+	pid_t jl_init;    /* pid 1 of the jail, in our namespace */
+	int   jl_sock;    /* to the child */
+};
+
+/* --- the child's half --- */
+
+static void
+report(int sock, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Tells the parent what failed, in one line, then the child exits. */
+static void
+report(int sock, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int n;
+
+	msg[0] = 'E';
+	va_start(ap, fmt);
+	n = vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	send(sock, msg, 1 + ((size_t)n < sizeof(msg) - 1 ? (size_t)n : sizeof(msg) - 2), 0);
+}
+
+static int
+lo_up(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	if (s < 0)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	close(s);
+	return rc;
+}
+
+static void
+rta_add(struct nlmsghdr *nh, unsigned short type, const void *data, size_t len)
+{
+	struct rtattr *rta = (struct rtattr *)((char *)nh + NLMSG_ALIGN(nh->nlmsg_len));
+
+	rta->rta_type = type;
+	rta->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(rta), data, len);
+	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+/* "default dev lo src SRC": every destination goes through lo, so that nftables
+ * sees it, and a dropped one fails at once instead of hanging. */
+static int
+default_route(int family, const void *src, size_t srclen)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg    rt;
+		char            attrs[64];
+	} req;
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr err;
+	} ack;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	int s, oif = (int)if_nametoindex("lo");
+	ssize_t n;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_NEWROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+	req.rt.rtm_family = (unsigned char)family;
+	req.rt.rtm_table = RT_TABLE_MAIN;
+	req.rt.rtm_protocol = RTPROT_BOOT;
+	req.rt.rtm_scope = RT_SCOPE_LINK;
+	req.rt.rtm_type = RTN_UNICAST;
+	rta_add(&req.nh, RTA_OIF, &oif, sizeof(oif));
+	rta_add(&req.nh, RTA_PREFSRC, src, srclen);
+	if ((s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0)
+		return -1;
+	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (n = recv(s, &ack, sizeof(ack), 0)) < (ssize_t)sizeof(ack)) {
+		close(s);
+		return -1;
+	}
+	close(s);
+	if (ack.nh.nlmsg_type == NLMSG_ERROR && ack.err.error != 0) {
+		errno = -ack.err.error;
+		return -1;
+	}
+	return 0;
+}
+
+static const char ruleset[] =
+	"table inet httpjail {\n"
+	"  chain nat_out {\n"
+	"    type nat hook output priority -100; policy accept;\n"
+	"    udp dport 53 redirect to :%d\n"
+	"    tcp dport 53 redirect to :%d\n"
+	"    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :%d\n"
+	"    ip6 daddr != ::1 meta l4proto tcp redirect to :%d\n"
+	"  }\n"
+	"  chain filter_out {\n"
+	"    type filter hook output priority 0; policy drop;\n"
+	"    ip daddr 127.0.0.0/8 accept\n"
+	"    ip6 daddr ::1 accept\n"
+	"  }\n"
+	"}\n";
+
+static int
+load_rules(char *why, size_t whysz)
+{
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	char text[sizeof(ruleset) + 32];
+	int rc;
+
+	if (nft == NULL) {
+		snprintf(why, whysz, "cannot make an nftables context");
+		return -1;
+	}
+	snprintf(text, sizeof(text), ruleset, DNS_PORT, DNS_PORT, PROXY_PORT, PROXY_PORT);
+	nft_ctx_buffer_error(nft);
+	if ((rc = nft_run_cmd_from_buffer(nft, text)) != 0) {
+		const char *e = nft_ctx_get_error_buffer(nft);
+		snprintf(why, whysz, "%.*s", (int)strcspn(e ? e : "", "\n"), e ? e : "failed");
+	}
+	nft_ctx_free(nft);
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+listener(int family, int type, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		s6->sin6_addr = in6addr_loopback;
+		len = sizeof(*s6);
+	}
+	if ((fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends the listening sockets; which of them exist is in the message itself. */
+static int
+send_fds(int sock, const int *fds, int n)
+{
+	char mask[4] = "";
+	int have[4], k = 0;
+	char cbuf[CMSG_SPACE(sizeof(have))];
+	struct iovec iov = { mask, sizeof(mask) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	for (int i = 0; i < n; i++) {
+		mask[i] = fds[i] >= 0 ? '1' : '0';
+		if (fds[i] >= 0)
+			have[k++] = fds[i];
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	mh.msg_control = cbuf;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)k);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
+	memcpy(CMSG_DATA(cm), have, sizeof(int) * (size_t)k);
+	return sendmsg(sock, &mh, 0) < 0 ? -1 : 0;
+}
+
+static volatile sig_atomic_t cmd_pid;
+
+static void
+forward(int sig)
+{
+	if (cmd_pid > 0)
+		kill((pid_t)cmd_pid, sig);
+}
+
+/* Pid 1 of the jail: starts the command, passes signals on, reaps everything, and
+ * exits with the command's status (128+N for a signal). */
+static void __attribute__((noreturn))
+init_main(const struct jail_opts *jo, int sock)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct sigaction sa;
+	sigset_t all, old;
+	int status = 0, code = 125;
+	pid_t pid;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		report(sock, "mount /proc in the jail: %s", strerror(errno));
+		_exit(125);
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) < 0) {
+		report(sock, "fork: %s", strerror(errno));
+		_exit(125);
+	}
+	if (pid == 0) {
+		close(sock);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (jo->jo_gid != (gid_t)-1 &&
+		    (setgroups(0, NULL) < 0 || setresgid(jo->jo_gid, jo->jo_gid, jo->jo_gid) < 0)) {
+			fprintf(stderr, "httpjail: cannot become group %u: %s\n",
+			        (unsigned)jo->jo_gid, strerror(errno));
+			_exit(125);
+		}
+		if (jo->jo_uid != (uid_t)-1 &&
+		    setresuid(jo->jo_uid, jo->jo_uid, jo->jo_uid) < 0) {
+			fprintf(stderr, "httpjail: cannot become user %u: %s\n",
+			        (unsigned)jo->jo_uid, strerror(errno));
+			_exit(125);
+		}
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		execvpe(jo->jo_argv[0], jo->jo_argv, jo->jo_envp);
+		fprintf(stderr, "httpjail: %s: %s\n", jo->jo_argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	cmd_pid = pid;
+	close(sock);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	for (;;) {
+		pid_t w = waitpid(-1, &status, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		if (w == pid) {
+			code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			/* What the command left running dies with the jail. */
+			kill(-1, SIGKILL);
+		}
+	}
+	_exit(code);
+}
+
+static void __attribute__((noreturn))
+child_main(const struct jail_opts *jo, int sock, pid_t parent)
+{
+	static const uint8_t lo6[16] = { [15] = 1 };
+	struct in_addr lo4 = { htonl(INADDR_LOOPBACK) };
+	int fds[4], status;
+	char why[300], go;
+	pid_t init;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(125);
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID) < 0) {
+		report(sock, "%s: %s", errno == ENOSPC ? "user namespaces are disabled "
+		       "(user.max_user_namespaces=0)" : "cannot make the jail's namespaces",
+		       strerror(errno));
+		_exit(125);
+	}
+	/* The parent writes our uid and gid maps; wait until it has. */
+	if (send(sock, "U", 1, 0) != 1 || recv(sock, &go, 1, 0) != 1 || go != 'M')
+		_exit(125);
+	if (lo_up() < 0) {
+		report(sock, "cannot bring up lo in the jail: %s", strerror(errno));
+		_exit(125);
+	}
+	if (default_route(AF_INET, &lo4, sizeof(lo4)) < 0) {
+		report(sock, "cannot route through lo in the jail: %s", strerror(errno));
+		_exit(125);
+	}
+	/* IPv6 may be off on this host: then the jail has none either. */
+	default_route(AF_INET6, lo6, sizeof(lo6));
+	if (load_rules(why, sizeof(why)) < 0) {
+		report(sock, "nftables refused the jail's rules: %s", why);
+		_exit(125);
+	}
+	fds[0] = listener(AF_INET, SOCK_STREAM, PROXY_PORT);
+	fds[1] = listener(AF_INET6, SOCK_STREAM, PROXY_PORT);
+	fds[2] = listener(AF_INET, SOCK_DGRAM, DNS_PORT);
+	fds[3] = listener(AF_INET, SOCK_STREAM, DNS_PORT);
+	if (fds[0] < 0 || fds[2] < 0 || fds[3] < 0) {
+		report(sock, "cannot listen inside the jail: %s", strerror(errno));
+		_exit(125);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		report(sock, "cannot make the jail's mounts private: %s", strerror(errno));
+		_exit(125);
+	}
+	/* Ours to wait in: a Ctrl-C for the terminal's process group is the command's. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	if (send_fds(sock, fds, 4) < 0)
+		_exit(125);
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* Nothing runs before the proxy listens on those sockets. */
+	if (recv(sock, &go, 1, 0) != 1 || go != 'G')
+		_exit(125);
+	if ((init = fork()) < 0) {
+		report(sock, "fork: %s", strerror(errno));
+		_exit(125);
+	}
+	if (init == 0)
+		init_main(jo, sock);
+	send(sock, &init, sizeof(init), 0);
+	close(sock);
+	while (waitpid(init, &status, 0) < 0 && errno == EINTR)
+		;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+/* --- the parent's half --- */
+
+static int
+write_file(pid_t pid, const char *name, const char *text)
+{
+	char path[64];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/* Always a user namespace, also as root: root maps everything to itself, anyone
+ * else just their own ids (and may then not change groups). */
+static int
+write_maps(pid_t pid, struct errbuf *err)
+{
+	char map[64];
+
+	if (getuid() == 0) {
+		if (write_file(pid, "uid_map", "0 0 4294967295") < 0 ||
+		    write_file(pid, "gid_map", "0 0 4294967295") < 0)
+			goto fail;
+		return 0;
+	}
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)getuid(), (unsigned)getuid());
+	if (write_file(pid, "setgroups", "deny") < 0 || write_file(pid, "uid_map", map) < 0)
+		goto fail;
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)getgid(), (unsigned)getgid());
+	if (write_file(pid, "gid_map", map) < 0)
+		goto fail;
+	return 0;
+fail:
+	errbuf_set(err, "cannot map ids into the jail's user namespace: %s (run with sudo, "
+	           "or use --weak)", strerror(errno));
+	return -1;
+}
+
+/* Waits for the child's next message, SETUP_MS at most. */
+static ssize_t
+recv_wait(int sock, struct msghdr *mh)
+{
+	struct pollfd pfd = { sock, POLLIN, 0 };
+
+	if (poll(&pfd, 1, SETUP_MS) != 1)
+		return -1;
+	return recvmsg(sock, mh, 0);
+}
+
+static int
+child_error(const char *buf, ssize_t n, struct errbuf *err)
+{
+	if (n > 1 && buf[0] == 'E') {
+		errbuf_set(err, "%.*s; run with sudo, or use --weak", (int)(n - 1), buf + 1);
+		return -1;
+	}
+	errbuf_set(err, "the jail did not start (its setup ended early)");
+	return -1;
+}
+
+struct jail *
+jail_new(const struct jail_opts *jo, struct jail_fds *jf, struct errbuf *err)
+{
+	struct jail *jl = calloc(1, sizeof(*jl));
+	int sv[2], got[4], k = 0;
+	char buf[600], cbuf[CMSG_SPACE(sizeof(got))];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t n;
+	pid_t self = getpid();
+
+	jf->jf_proxy4 = jf->jf_proxy6 = jf->jf_dns_udp = jf->jf_dns_tcp = -1;
+	if (jl == NULL) {
+		errbuf_set(err, "out of memory");
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		errbuf_set(err, "socketpair: %s", strerror(errno));
+		free(jl);
+		return NULL;
+	}
+	if ((jl->jl_child = fork()) < 0) {
+		errbuf_set(err, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		free(jl);
+		return NULL;
+	}
+	if (jl->jl_child == 0) {
+		close(sv[0]);
+		child_main(jo, sv[1], self);
+	}
+	close(sv[1]);
+	jl->jl_sock = sv[0];
+	jl->jl_init = -1;
+	n = recv_wait(jl->jl_sock, &mh);
+	if (n != 1 || buf[0] != 'U') {
+		child_error(buf, n, err);
+		goto fail;
+	}
+	if (write_maps(jl->jl_child, err) < 0 || send(jl->jl_sock, "M", 1, 0) != 1)
+		goto fail;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	n = recv_wait(jl->jl_sock, &mh);
+	if (n != 4 || (cm = CMSG_FIRSTHDR(&mh)) == NULL || cm->cmsg_type != SCM_RIGHTS) {
+		child_error(buf, n, err);
+		goto fail;
+	}
+	memcpy(got, CMSG_DATA(cm), cm->cmsg_len - CMSG_LEN(0));
+	{
+		int *slot[4] = { &jf->jf_proxy4, &jf->jf_proxy6, &jf->jf_dns_udp, &jf->jf_dns_tcp };
+		for (int i = 0; i < 4; i++)
+			if (buf[i] == '1')
+				*slot[i] = got[k++];
+	}
+	return jl;
+fail:
+	kill(jl->jl_child, SIGKILL);
+	waitpid(jl->jl_child, NULL, 0);
+	jail_free(jl);
+	return NULL;
+}
+
+int
+jail_go(struct jail *jl, struct errbuf *err)
+{
+	char buf[600];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (send(jl->jl_sock, "G", 1, 0) != 1) {
+		errbuf_set(err, "the jail ended before the command started");
+		return -1;
+	}
+	n = recv_wait(jl->jl_sock, &mh);
+	if (n != sizeof(pid_t))
+		return child_error(buf, n, err);
+	memcpy(&jl->jl_init, buf, sizeof(pid_t));
+	return 0;
+}
+
+pid_t
+jail_pid(const struct jail *jl)
+{
+	return jl->jl_child;
+}
+
+void
+jail_signal(struct jail *jl, int sig)
+{
+	if (jl->jl_init > 0)
+		kill(jl->jl_init, sig);
+}
+
+void
+jail_kill(struct jail *jl)
+{
+	/* Pid 1 gone, the kernel kills every process of the namespace. */
+	if (jl->jl_init > 0)
+		kill(jl->jl_init, SIGKILL);
+	if (jl->jl_child > 0)
+		kill(jl->jl_child, SIGKILL);
+}
+
+void
+jail_free(struct jail *jl)
+{
+	if (jl == NULL)
+		return;
+	if (jl->jl_sock >= 0)
+		close(jl->jl_sock);
+	free(jl);
+}

@@ -1,0 +1,47 @@
+/* jail: the command in its own user, network, mount and PID namespaces, where the
+ * only route is loopback and nftables sends every TCP connection to the proxy and
+ * every DNS query to the stub. Sockets are made inside and handed out, so the proxy
+ * runs in the host's namespace and nothing is left on the host when the run ends. */
+#ifndef HTTPJAIL_JAIL_H
+#define HTTPJAIL_JAIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "errbuf.h"
+
+struct jail;
+
+struct jail_opts {
+	char *const *jo_argv;          /* the command */
+	char *const *jo_envp;
+	uid_t        jo_uid;           /* who the command runs as; the caller when -1 */
+	gid_t        jo_gid;
+	const char  *jo_home;          /* HOME for that user, or NULL to keep it */
+};
+
+/* What the jail hands to the proxy and the DNS stub; the caller owns the fds. */
+struct jail_fds {
+	int jf_proxy4, jf_proxy6;      /* listening TCP: 127.0.0.1 and ::1 (-1 without IPv6) */
+	int jf_dns_udp, jf_dns_tcp;
+};
+
+/*
+ * Builds the jail and starts the command in it. Returns NULL with ERR set, and a
+ * status of 125 in *FAIL_STATUS when isolation cannot be had (never runs the command
+ * with less). The command starts only after jail_go().
+ */
+struct jail *jail_new(const struct jail_opts *, struct jail_fds *fds, struct errbuf *err);
+/* Lets the command run: call once the proxy listens on the handed-out sockets. */
+int          jail_go(struct jail *, struct errbuf *err);
+/* The host pid of the jail's first process (watch it with ev_child); its exit
+ * status carries the command's: the exit code, or 128+N for signal N. */
+pid_t        jail_pid(const struct jail *);
+/* Sends SIG to the command (through the jail's init). */
+void         jail_signal(struct jail *, int sig);
+/* Kills every process of the jail. */
+void         jail_kill(struct jail *);
+void         jail_free(struct jail *);
+
+#endif

@@ -1,0 +1,106 @@
+#!/bin/bash
+# The strong jail: no proxy variables, every TCP connection decided, DNS answered by
+# the stub, nothing else out, exit statuses, and nothing left behind.
+. "$(dirname "$0")/proxylib.sh"
+
+if ! unshare -U true 2>/dev/null; then
+	skip "jail" "the kernel refuses user namespaces here"
+	exit 0
+fi
+start_origin origin
+OP=$origin_PORT
+cat > "$TMP/policy.yaml" <<Y
+rules:
+  - {action: allow, methods: [GET], pattern: '^https?://a\\.test:$OP/echo'}
+  - {action: allow, pattern: '^tcp://b\\.test:$OP\$'}
+Y
+J=("$HTTPJAIL_BIN" -c "$TMP/policy.yaml" --resolve "a.test:$OP:127.0.0.1"
+	--resolve "b.test:$OP:127.0.0.1" --request-log "$TMP/req.log")
+
+run "jail allow" 0 "${J[@]}" -- curl -s --noproxy '*' --max-time 10 "http://a.test:$OP/echo?jail" &&
+	expect "jailed curl without proxy variables is allowed" "$OUT" '"query": "jail"'
+run "jail deny" 0 "${J[@]}" -- curl -s --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' \
+	"http://a.test:$OP/other" &&
+	expect_eq "jailed request denied by path" "$OUT" "403"
+run "jail env" 0 "${J[@]}" -- sh -c 'echo "[${HTTP_PROXY-}${https_proxy-}]"' &&
+	expect_eq "no proxy variables in the jail" "$OUT" "[]"
+run "jail dns" 0 "${J[@]}" -- python3 -c 'import socket; print(socket.gethostbyname("a.test"))' &&
+	{ [[ $OUT =~ ^198\.1[89]\. ]] && pass "DNS answers are synthetic ($OUT)" ||
+		fail "DNS answers are synthetic" "$OUT"; }
+# HTTPS: intercepted with the httpjail CA, which the command trusts through the
+# environment; the origin has a certificate of a test CA given with --ca-file.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	-subj /CN=jail-test-ca -keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=s.test \
+	-keyout "$TMP/s.key" -out "$TMP/s.csr" 2>/dev/null
+printf 'subjectAltName=DNS:s.test\n' > "$TMP/s.ext"
+openssl x509 -req -in "$TMP/s.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+	-days 1 -extfile "$TMP/s.ext" -out "$TMP/s.pem" 2>/dev/null
+start_origin tls --tls "$TMP/s.pem" "$TMP/s.key"
+cat > "$TMP/tls.yaml" <<Y
+rules:
+  - {action: allow, methods: [GET], pattern: '^https://s\.test:$tls_PORT/echo'}
+Y
+TJ=("$HTTPJAIL_BIN" -c "$TMP/tls.yaml" --ca-file "$TMP/ca.pem" --resolve "s.test:$tls_PORT:127.0.0.1")
+run "jail https" 0 "${TJ[@]}" -- curl -s --noproxy '*' --max-time 10 "https://s.test:$tls_PORT/echo?tls" &&
+	expect "HTTPS in the jail is intercepted, decided and relayed" "$OUT" '"query": "tls"'
+run "jail https deny" 0 "${TJ[@]}" -- curl -s --noproxy '*' --max-time 10 -o /dev/null \
+	-w '%{http_code}' -X POST "https://s.test:$tls_PORT/echo" &&
+	expect_eq "a method rule inside HTTPS in the jail" "$OUT" "403"
+run "jail raw ip" 0 "${J[@]}" -- curl -s --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' \
+	"http://203.0.113.9:81/" &&
+	expect_eq "an arbitrary address reaches the proxy and is decided" "$OUT" "403"
+expect "decided by its address" "$(cat "$TMP/req.log")" "- GET http://203.0.113.9:81/"
+run "jail tcp" 0 "${J[@]}" -- python3 -c "
+import socket
+s = socket.create_connection(('b.test', $OP), timeout=5)
+s.sendall(b'GET /echo?tcp HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n')
+print(s.recv(100).decode().split('\r\n')[0])" &&
+	expect "a connection by name is decided as http(s) or tcp" "$OUT" "HTTP/1.1"
+run "jail udp" 0 "${J[@]}" -- python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.sendto(b'x', ('203.0.113.9', 9999)); print('sent')
+except OSError as e:
+    print('refused', e.errno)" &&
+	expect "UDP to a non-DNS port fails at once" "$OUT" "refused"
+run "jail host loopback" 0 "${J[@]}" -- python3 -c "
+import socket
+try:
+    socket.create_connection(('127.0.0.1', $OP), timeout=3); print('connected')
+except OSError as e:
+    print('refused', e.errno)" &&
+	expect "a service on the host's 127.0.0.1 is out of reach" "$OUT" "refused"
+
+run "exit status" 3 "${J[@]}" -- sh -c 'exit 3' && pass "the command's exit status"
+run "signal status" 143 "${J[@]}" -- sh -c 'kill -TERM $$' && pass "128+N when killed by a signal"
+run "not found" 127 "${J[@]}" -- /nonexistent/command &&
+	expect "not found is 127 with a message" "$ERR" "/nonexistent/command: No such file or directory"
+run "timeout" 124 "${J[@]}" --timeout 1 -- sleep 30 && pass "--timeout exits 124"
+run "pid namespace" 0 "${J[@]}" -- sh -c 'echo $$' && expect_eq "the command runs in its own PID namespace" "$OUT" "2"
+
+# Without root: a user namespace of the user's own.
+if command -v setpriv >/dev/null; then
+	mkdir -p "$TMP/nobody" && chown 65534:65534 "$TMP/nobody" && chmod 755 "$TMP"
+	cp "$HTTPJAIL_BIN" "$TMP/hj" && chmod 755 "$TMP/hj"
+	out=$(cd "$TMP/nobody" && HOME=$TMP/nobody setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$TMP/hj" -r "allow-get: ^http://a\\.test:$OP/echo" --resolve "a.test:$OP:127.0.0.1" -- \
+		sh -c "id -u; curl -s --noproxy '*' --max-time 10 http://a.test:$OP/echo?nobody" 2>&1)
+	expect "an unprivileged user gets the same jail" "$out" '"query": "nobody"'
+	expect "the command runs as that user" "$(head -1 <<<"$out")" "65534"
+fi
+
+# kill -9 of httpjail: nothing of the jail survives.
+marker=httpjail-test-$$-$RANDOM
+"${J[@]}" -- sh -c "exec -a $marker sleep 300" &
+hp=$!
+for _ in $(seq 50); do pgrep -f "$marker" >/dev/null && break; sleep 0.1; done
+pgrep -f "$marker" >/dev/null && pass "the jailed command runs" || fail "the jailed command runs" "not found"
+kill -9 $hp
+wait $hp 2>/dev/null
+for _ in $(seq 50); do pgrep -f "$marker" >/dev/null || break; sleep 0.1; done
+pgrep -f "$marker" >/dev/null && fail "no jailed process survives kill -9" "$(pgrep -af "$marker")" ||
+	pass "no jailed process survives kill -9"
+nft list tables 2>/dev/null | grep -q httpjail && fail "no nftables table is left on the host" "it is" ||
+	pass "no nftables table is left on the host"
