@@ -34,7 +34,9 @@ for k in $keys; do
 done
 
 out=$(HTTPJAIL_BIN=$HTTPJAIL_BIN "$ROOT/scripts/demo" 2>&1)
-expect "demo allows" "$out" "allow GET https://registry.npmjs.org/left-pad"
-expect "demo denies" "$out" "deny PUT https://registry.npmjs.org/left-pad"
-expect "demo runs the sh rule" "$out" "allow GET https://mirror.internal.test/pkg.tgz"
+expect "demo: a jailed request is allowed" "$out" '"query": "hello"'
+expect "demo: a jailed request is denied" "$out" "request denied: POST http://demo.test:"
+expect "demo: HTTPS is decrypted and denied" "$out" "request denied: GET https://example.com/"
+expect "demo: the request log" "$out" " - GET https://example.com/"
+expect "demo: --test on the example policy" "$out" "deny PUT https://registry.npmjs.org/left-pad"
 run "demo --help" 0 "$ROOT/scripts/demo" --help && expect "demo --help" "$OUT" "demo: what httpjail decides"
