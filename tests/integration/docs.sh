@@ -39,4 +39,4 @@ expect "demo: a jailed request is denied" "$out" "request denied: POST http://de
 expect "demo: HTTPS is decrypted and denied" "$out" "request denied: GET https://example.com/"
 expect "demo: the request log" "$out" " - GET https://example.com/"
 expect "demo: --test on the example policy" "$out" "deny PUT https://registry.npmjs.org/left-pad"
-run "demo --help" 0 "$ROOT/scripts/demo" --help && expect "demo --help" "$OUT" "demo: what httpjail decides"
+run "demo --help" 0 "$ROOT/scripts/demo" --help && expect "demo --help" "$OUT" "demo: httpjail's main job"
