@@ -516,8 +516,37 @@ jail_setup(struct run *rn, char **env)
 	};
 	struct jail_fds jf;
 	struct errbuf err;
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char rtbuf[64], bundle[4200];
+	const char **expose = NULL;
+	size_t nexpose = policy_expose_count(rn->rn_po);
+	int rc;
 
-	if ((rn->rn_jail = jail_new(&jo, &jf, &err)) == NULL) {
+	if (rt == NULL || rt[0] != '/') {
+		snprintf(rtbuf, sizeof(rtbuf), "/run/user/%u", (unsigned)getuid());
+		rt = rtbuf;
+	}
+	jo.jo_hide = jail_default_hide(rt, &jo.jo_nhide);
+	if (nexpose > 0 && (expose = calloc(nexpose, sizeof(*expose))) == NULL) {
+		cmd_error("out of memory");
+		return EXIT_INTERNAL;
+	}
+	for (size_t i = 0; i < nexpose; i++)
+		expose[i] = policy_expose_get(rn->rn_po, i);
+	jo.jo_expose = expose;
+	jo.jo_nexpose = nexpose;
+	if (rn->rn_ca != NULL) {
+		snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn->rn_trust_dir);
+		jo.jo_bundle = bundle;
+	}
+	if (op->op_verbose > 0) {
+		for (size_t i = 0; i < jo.jo_nhide; i++)
+			if (access(jo.jo_hide[i], F_OK) == 0)
+				fprintf(stderr, "httpjail: hidden in the jail: %s\n", jo.jo_hide[i]);
+	}
+	rn->rn_jail = jail_new(&jo, &jf, &err);
+	free(expose);
+	if (rn->rn_jail == NULL) {
 		cmd_error("%s", err.msg);
 		return EXIT_INTERNAL;
 	}
@@ -531,7 +560,8 @@ jail_setup(struct run *rn, char **env)
 		return EXIT_INTERNAL;
 	}
 	rn->rn_child = jail_pid(rn->rn_jail);
-	return 0;
+	rc = 0;
+	return rc;
 }
 
 /* --weak (STRONG false) and the jail: the command, its exit status, its signals. */

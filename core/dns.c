@@ -5,13 +5,14 @@
  *
  * What is answered and what is dropped: a packet that is not a well-formed query
  * (short, QR set, not exactly one question, a compressed or overlong name, bytes
- * after the last record) is dropped and counted, as a real server would ignore it
- * and as a reply could only feed a loop or a reflection. A well-formed query we do
+ * after the last record) is dropped and counted: what may not be a query at all (a
+ * response, noise) gets no reply that could feed a loop. A well-formed query we do
  * not serve gets an answer saying why: NOTIMP for another opcode, REFUSED for
  * another class, FORMERR for an additional record that is not EDNS's OPT, NXDOMAIN
  * for a name that cannot be a host name (bytes other than letters, digits, '-' and
- * '_'), SERVFAIL once the address space is used up, NODATA for other types.
- * Answers carry no OPT record: a client that sent one reads that as "no EDNS".
+ * '_'; reported with the other bytes as \DDD), SERVFAIL once the address space is
+ * used up, NODATA for other types. Answers carry no OPT record: a client that sent
+ * one reads that as "no EDNS".
  */
 #include <sys/queue.h>
 #include <sys/random.h>
@@ -30,7 +31,9 @@
 
 #define DNS_HDR          12
 #define DNS_NAME_MAX     255   /* wire form, final zero included (RFC 1035 2.3.4) */
-#define DNS_ANSWER_MAX   512   /* ours are at most 12 + 259 + 4 + 28 = 303 bytes */
+/* As text: 253 bytes, each of them escaped as \DDD at worst, and the NUL. */
+#define DNS_TEXT_MAX     (4 * (DNS_NAME_MAX - 2) + 1)
+#define DNS_ANSWER_MAX   512   /* ours are at most 12 + 259 + 28 = 299 bytes */
 /* Room for EDNS options and RFC 8467 padding (blocks of 128); longer is dropped. */
 #define DNS_QUERY_MAX    1232
 #define DNS_TTL          60    /* a synthetic address means nothing after the run */
@@ -102,7 +105,7 @@ struct dns {
 	unsigned         dn_nclients;
 
 	/* What the last answered query reported; valid until the next query. */
-	char             dn_evname[DNS_NAME_MAX];
+	char             dn_evname[DNS_TEXT_MAX];
 	char             dn_evanswer[INET6_ADDRSTRLEN];
 	uint8_t          dn_udpin[DNS_QUERY_MAX];
 };
@@ -297,11 +300,12 @@ dns_dropped(const struct dns *dn)
 
 /*
  * Reads the name at *OFF into TEXT (lower case, dotted, no final dot) and tells in
- * *HOST whether it can be a host name: letters, digits, '-' and '_'; a dot inside a
- * label would make it the same text as another name. TEXT may be NULL to skip a
- * name. A compression pointer is refused: a question has nothing before it to point
- * at, and following none keeps the parser free of loops. The 0x40 and 0x80 label
- * types (RFC 6891 5) are refused with it.
+ * *HOST whether it can be a host name: letters, digits, '-' and '_'. Any other byte
+ * is written \DDD, as dig does: the name goes to logs and the audit, and a dot inside
+ * a label must not read as another name. TEXT (DNS_TEXT_MAX bytes) may be NULL to
+ * skip a name. A compression pointer is refused: a question has nothing before it
+ * to point at, and following none keeps the parser free of loops. The 0x40 and 0x80
+ * label types (RFC 6891 5) are refused with it.
  */
 static int
 read_name(const uint8_t *q, size_t qlen, size_t *off, char *text, size_t *textlen,
@@ -317,16 +321,22 @@ read_name(const uint8_t *q, size_t qlen, size_t *off, char *text, size_t *textle
 		if ((len & 0xc0) != 0 || len > qlen - o || (wire += 1 + len) > DNS_NAME_MAX)
 			return -1;
 		for (size_t i = 0; text != NULL && i < len; i++) {
-			char c = (char)q[o + i];
+			uint8_t c = q[o + i];
 
-			if (c >= 'A' && c <= 'Z')
-				c = (char)(c - 'A' + 'a');
-			else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			    c == '-' || c == '_'))
-				*host = false;
 			if (i == 0 && n > 0)
 				text[n++] = '.';
-			text[n++] = c;
+			if (c >= 'A' && c <= 'Z') {
+				text[n++] = (char)(c - 'A' + 'a');
+			} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_') {
+				text[n++] = (char)c;
+			} else {
+				text[n++] = '\\';
+				text[n++] = (char)('0' + c / 100);
+				text[n++] = (char)('0' + c / 10 % 10);
+				text[n++] = (char)('0' + c % 10);
+				*host = false;
+			}
 		}
 		o += len;
 	} while (len != 0);
@@ -380,7 +390,7 @@ ssize_t
 dns_answer(struct dns *dn, const uint8_t *q, size_t qlen, uint8_t *out, size_t outsz,
            struct dns_event *ev)
 {
-	static const char *rcode_str[] = {
+	static const char *const rcode_str[] = {
 		[RCODE_FORMERR] = "FORMERR", [RCODE_SERVFAIL] = "SERVFAIL",
 		[RCODE_NXDOMAIN] = "NXDOMAIN", [RCODE_NOTIMP] = "NOTIMP",
 		[RCODE_REFUSED] = "REFUSED",
@@ -393,7 +403,6 @@ dns_answer(struct dns *dn, const uint8_t *q, size_t qlen, uint8_t *out, size_t o
 	uint8_t addr[16];
 	ssize_t n;
 
-	dn->dn_evname[0] = '\0';
 	if (qlen < DNS_HDR || (q[2] & 0x80) != 0)
 		goto drop;
 	if ((q[2] >> 3 & 0xf) != 0) {

@@ -9,12 +9,15 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/mount.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -22,6 +25,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +237,122 @@ send_fds(int sock, const int *fds, int n)
 	return sendmsg(sock, &mh, 0) < 0 ? -1 : 0;
 }
 
+/* Daemons that act outside the jail for whoever reaches their socket, and name
+ * resolution that would bypass the stub. */
+static const char *hide_list[] = {
+	NULL,   /* the user's runtime directory: D-Bus, systemd --user, podman, ... */
+	"/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket",
+	"/run/docker.sock", "/var/run/docker.sock", "/run/podman/podman.sock",
+	"/run/containerd/containerd.sock", "/run/nscd/socket", "/var/run/nscd/socket",
+	"/run/systemd/resolve/io.systemd.Resolve", "/run/systemd/private",
+	"/run/systemd/io.system.ManagedOOM", "/run/screen", "/var/run/screen",
+};
+
+const char *const *
+jail_default_hide(const char *runtime_dir, size_t *n)
+{
+	if (runtime_dir != NULL && runtime_dir[0] == '/') {
+		hide_list[0] = runtime_dir;
+		*n = sizeof(hide_list) / sizeof(hide_list[0]);
+		return hide_list;
+	}
+	*n = sizeof(hide_list) / sizeof(hide_list[0]) - 1;
+	return hide_list + 1;
+}
+
+/* Keeps PATH reachable through a hidden directory: its object is cloned before the
+ * tmpfs goes over its parent, then moved onto an empty file made in the tmpfs. */
+static int
+expose_clone(const char *path)
+{
+	return (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+}
+
+static int
+expose_place(int tree, const char *path)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		close(fd);
+	return (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH);
+}
+
+static int
+is_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* The mount namespace: daemon sockets hidden, the CA bundle put in place. */
+static int
+mounts(const struct jail_opts *jo, char *why, size_t whysz)
+{
+	static const char *const bundles[] = {
+		"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+		"/etc/ssl/cert.pem", "/usr/lib/ssl/cert.pem",
+	};
+	int trees[16];
+	size_t ntrees = 0;
+
+	for (size_t i = 0; i < jo->jo_nexpose && ntrees < 16; i++)
+		trees[ntrees++] = expose_clone(jo->jo_expose[i]);
+	for (size_t i = 0; i < jo->jo_nhide; i++) {
+		const char *p = jo->jo_hide[i];
+		struct stat st;
+		bool exposed = false;
+
+		for (size_t k = 0; k < jo->jo_nexpose; k++)
+			exposed = exposed || strcmp(jo->jo_expose[k], p) == 0;
+		if (exposed || lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			char opts[64];
+			snprintf(opts, sizeof(opts), "mode=0700,uid=%u,gid=%u", (unsigned)st.st_uid,
+			         (unsigned)st.st_gid);
+			if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+				snprintf(why, whysz, "cannot hide %s: %s", p, strerror(errno));
+				return -1;
+			}
+		} else if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0) {
+			snprintf(why, whysz, "cannot hide %s: %s", p, strerror(errno));
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < ntrees; i++) {
+		bool hidden = false;
+		for (size_t k = 0; k < jo->jo_nhide; k++)
+			hidden = hidden || (is_under(jo->jo_expose[i], jo->jo_hide[k]) &&
+			                    strcmp(jo->jo_expose[i], jo->jo_hide[k]) != 0);
+		if (trees[i] < 0 || !hidden) {
+			if (trees[i] >= 0)
+				close(trees[i]);
+			continue;
+		}
+		if (expose_place(trees[i], jo->jo_expose[i]) < 0) {
+			snprintf(why, whysz, "cannot expose %s: %s", jo->jo_expose[i], strerror(errno));
+			close(trees[i]);
+			return -1;
+		}
+		close(trees[i]);
+	}
+	for (size_t i = 0; jo->jo_bundle != NULL && i < sizeof(bundles) / sizeof(bundles[0]); i++) {
+		struct stat st;
+		/* Programs that ignore SSL_CERT_FILE read the system bundle: that is ours here. */
+		if (stat(bundles[i], &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (mount(jo->jo_bundle, bundles[i], NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, bundles[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+			snprintf(why, whysz, "cannot put the CA bundle on %s: %s", bundles[i],
+			         strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static volatile sig_atomic_t cmd_pid;
 
 static void
@@ -355,6 +475,10 @@ child_main(const struct jail_opts *jo, int sock, pid_t parent)
 	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		report(sock, "cannot make the jail's mounts private: %s", strerror(errno));
+		_exit(125);
+	}
+	if (mounts(jo, why, sizeof(why)) < 0) {
+		report(sock, "%s", why);
 		_exit(125);
 	}
 	/* Ours to wait in: a Ctrl-C for the terminal's process group is the command's. */

@@ -19,7 +19,19 @@ struct jail_opts {
 	uid_t        jo_uid;           /* who the command runs as; the caller when -1 */
 	gid_t        jo_gid;
 	const char  *jo_home;          /* HOME for that user, or NULL to keep it */
+	/* Path sockets and their directories hidden from the command (a tmpfs over a
+	 * directory, /dev/null over a socket), except what EXPOSE keeps. */
+	const char *const *jo_hide;
+	size_t             jo_nhide;
+	const char *const *jo_expose;
+	size_t             jo_nexpose;
+	/* A CA bundle put over the system's bundle files, read-only; NULL for none. */
+	const char        *jo_bundle;
 };
+
+/* The path sockets a jail hides by default for a user whose runtime directory is
+ * RUNTIME_DIR (may be NULL). Static storage; *N gets the count. */
+const char *const *jail_default_hide(const char *runtime_dir, size_t *n);
 
 /* What the jail hands to the proxy and the DNS stub; the caller owns the fds. */
 struct jail_fds {

@@ -104,3 +104,33 @@ pgrep -f "$marker" >/dev/null && fail "no jailed process survives kill -9" "$(pg
 	pass "no jailed process survives kill -9"
 nft list tables 2>/dev/null | grep -q httpjail && fail "no nftables table is left on the host" "it is" ||
 	pass "no nftables table is left on the host"
+
+# Path sockets of the user's daemons are hidden; jail.expose keeps one.
+mkdir -p "$TMP/rt"
+python3 - "$TMP/rt" <<'PY' &
+import socket, sys, time
+for name in ("bus", "agent.sock"):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(sys.argv[1] + "/" + name)
+    s.listen(4)
+    globals()[name] = s
+time.sleep(30)
+PY
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$TMP/rt/agent.sock" ] && break; sleep 0.1; done
+printf 'jail: {expose: [%s/rt/agent.sock]}\n' "$TMP" > "$TMP/expose.yaml"
+out=$(XDG_RUNTIME_DIR=$TMP/rt "$HTTPJAIL_BIN" -v -c "$TMP/expose.yaml" -r 'allow: x' -- python3 -c "
+import socket, sys
+for p in ('$TMP/rt/bus', '$TMP/rt/agent.sock'):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(p); print(p.rsplit('/', 1)[1], 'connected')
+    except OSError as e:
+        print(p.rsplit('/', 1)[1], 'refused')
+" 2>&1)
+expect "a socket in the runtime directory is hidden" "$out" "bus refused"
+expect "jail.expose keeps a socket reachable" "$out" "agent.sock connected"
+expect "-v names what was hidden" "$out" "httpjail: hidden in the jail: $TMP/rt"
+run "bundle" 0 "${J[@]}" -- sh -c 'tail -c 2000 /etc/ssl/certs/ca-certificates.crt' &&
+	expect_eq "the system CA bundle in the jail ends with the httpjail CA" \
+	"$(tail -c 200 <<<"$OUT")" "$(tail -c 200 "$HOME/.config/httpjail/ca-cert.pem")"

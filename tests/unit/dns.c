@@ -259,10 +259,17 @@ test_answers(void)
 	n = ask(dn, "a b.test", T_A, C_IN, &a, &ev);
 	CHECK(n > 0 && a.rcode == 3 && a.an == 0);
 	CHECK_STR(ev.de_answer, "NXDOMAIN");
+	CHECK(slice_eq(ev.de_name, "a\\032b.test"));
 	qlen = query(q, 1, "a-b.test", T_A, C_IN);
 	q[14] = '.';  /* "a.b" as one label must not pass for the name a.b.test */
 	n = dns_answer(dn, q, qlen, out, sizeof(out), &ev);
 	CHECK(n > 0 && (out[3] & 0xf) == 3);
+	CHECK(slice_eq(ev.de_name, "a\\046b.test"));
+	q[14] = 0xff;
+	q[15] = '\n';
+	n = dns_answer(dn, q, qlen, out, sizeof(out), &ev);
+	CHECK(n > 0 && (out[3] & 0xf) == 3);
+	CHECK(slice_eq(ev.de_name, "a\\255\\010.test"));
 
 	/* EDNS: an OPT record is accepted (and not echoed); another record is FORMERR. */
 	qlen = add_record(q, query(q, 2, "example.test", T_A, C_IN), T_OPT);
