@@ -530,9 +530,10 @@ write_maps(pid_t pid, struct errbuf *err)
 {
 	char map[64];
 
-	if (getuid() == 0) {
-		if (write_file(pid, "uid_map", "0 0 4294967295") < 0 ||
-		    write_file(pid, "gid_map", "0 0 4294967295") < 0)
+	/* Root of a namespace that owns only its own ids (unshare -r) gets the same
+	 * single mapping as anyone else. */
+	if (getuid() == 0 && write_file(pid, "uid_map", "0 0 4294967295") == 0) {
+		if (write_file(pid, "gid_map", "0 0 4294967295") < 0)
 			goto fail;
 		return 0;
 	}

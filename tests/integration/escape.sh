@@ -305,8 +305,6 @@ expect_eq "8 jails at once all reach the allowed origin$bad" "$ok" "8"
 expect_eq "8 jails at once: 8 requests recorded as allowed" \
 	"$(grep -c '+ GET http://a\.test:'"$OP"'/echo?par' "$TMP/par.log" 2>/dev/null)" "8"
 
-# 12. A dangling /etc/resolv.conf symlink (systemd-resolved).
-skip "dangling resolv.conf" "not built yet"
 
 # 13. User namespaces refused: in a throw-away user namespace the limit can be lowered
 # to 0; httpjail then says so in one line and runs nothing.
