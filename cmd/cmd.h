@@ -22,6 +22,7 @@ struct options {
 	const char  *op_request_log;
 	const char **op_ca_files;   size_t op_nca_files;
 	double       op_timeout;    /* seconds; 0 for none */
+	const char  *op_user;       /* --user */
 	int          op_verbose;  /* -v count minus -q count */
 	char       **op_args;     /* positionals after the options */
 	int          op_nargs;

@@ -28,6 +28,7 @@ enum {
 	OPT_LOG_ONLY,
 	OPT_TIMEOUT,
 	OPT_CA_FILE,
+	OPT_USER,
 };
 
 static const struct option longopts[] = {
@@ -46,6 +47,7 @@ static const struct option longopts[] = {
 	{ "log-only",         no_argument,       NULL, OPT_LOG_ONLY },
 	{ "timeout",          required_argument, NULL, OPT_TIMEOUT },
 	{ "ca-file",          required_argument, NULL, OPT_CA_FILE },
+	{ "user",             required_argument, NULL, OPT_USER },
 	{ "verbose",          no_argument,       NULL, 'v' },
 	{ "quiet",            no_argument,       NULL, 'q' },
 	{ "help",             no_argument,       NULL, 'h' },
@@ -75,6 +77,7 @@ static const char usage_text[] =
 	"      --log-only           decide nothing: allow and record every request\n"
 	"      --timeout SECONDS    stop COMMAND after this long (exit 124)\n"
 	"      --ca-file FILE       also trust FILE's CA certificates for upstream TLS\n"
+	"      --user NAME          run COMMAND as NAME (as root; default $SUDO_USER)\n"
 	"  -v, --verbose            more diagnostics\n"
 	"  -q, --quiet              only errors\n"
 	"  -h, --help               this help\n"
@@ -194,6 +197,9 @@ parse(int argc, char **argv, struct options *op, bool *test)
 			if (push(&op->op_listen_tls, &op->op_nlisten_tls, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
+		case OPT_USER:
+			op->op_user = optarg;
+			break;
 		case OPT_CA_FILE:
 			if (push(&op->op_ca_files, &op->op_nca_files, optarg) < 0)
 				return EXIT_INTERNAL;
@@ -284,7 +290,12 @@ main(int argc, char **argv)
 		cmd_error("nothing to run (usage: httpjail [OPTIONS] -- COMMAND, or --test URL; see --help)");
 		rc = EXIT_USAGE;
 	} else if (op.op_weak) {
-		rc = cmd_weak(&op);
+		if (op.op_user != NULL) {
+			cmd_error("--user needs the jail; --weak runs the command as you");
+			rc = EXIT_USAGE;
+		} else {
+			rc = cmd_weak(&op);
+		}
 	} else {
 		rc = cmd_strong(&op);
 	}

@@ -1,6 +1,8 @@
 /* run: --server and --weak: the proxy on this process's loop, with the request log
  * and -v lines fed from its decisions. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <malloc.h>
 #include <ev.h>
 #include <signal.h>
@@ -48,6 +50,12 @@ struct run {
 	/* strong mode */
 	struct jail          *rn_jail;
 	struct dns           *rn_dns;
+	uid_t                 rn_uid;       /* --user / $SUDO_USER, or -1 */
+	gid_t                 rn_gid;
+	gid_t                 rn_groups[64];
+	size_t                rn_ngroups;
+	char                  rn_home[4096];
+	char                  rn_username[256];
 };
 
 static void
@@ -505,6 +513,51 @@ on_dns(const struct dns_event *de, void *arg)
 		        "other", de->de_answer);
 }
 
+/* As root, the command runs as --user, else as the user who ran sudo. */
+static int
+jail_user(struct run *rn)
+{
+	const char *name = rn->rn_op->op_user;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int n = 64;
+
+	rn->rn_uid = (uid_t)-1;
+	rn->rn_gid = (gid_t)-1;
+	if (name == NULL && getuid() == 0)
+		name = getenv("SUDO_USER");
+	if (name == NULL || *name == '\0')
+		return 0;
+	if (getuid() != 0) {
+		cmd_error("--user %s: only root can run the command as another user", name);
+		return EXIT_USAGE;
+	}
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+		cmd_error("--user %s: no such user", name);
+		return EXIT_USAGE;
+	}
+	rn->rn_uid = pw.pw_uid;
+	rn->rn_gid = pw.pw_gid;
+	snprintf(rn->rn_home, sizeof(rn->rn_home), "%s", pw.pw_dir);
+	snprintf(rn->rn_username, sizeof(rn->rn_username), "%s", pw.pw_name);
+	if (getgrouplist(pw.pw_name, pw.pw_gid, rn->rn_groups, &n) < 0)
+		n = 64;
+	rn->rn_ngroups = (size_t)n;
+	/* The command must be able to read the CA bundle made for it. */
+	if (rn->rn_trust_dir[0] != '\0') {
+		char path[4200];
+		if (chown(rn->rn_trust_dir, rn->rn_uid, rn->rn_gid) < 0)
+			return EXIT_INTERNAL;
+		snprintf(path, sizeof(path), "%s/bundle.pem", rn->rn_trust_dir);
+		if (chown(path, rn->rn_uid, rn->rn_gid) < 0)
+			return EXIT_INTERNAL;
+		snprintf(path, sizeof(path), "%s/ca.pem", rn->rn_trust_dir);
+		if (chown(path, rn->rn_uid, rn->rn_gid) < 0)
+			return EXIT_INTERNAL;
+	}
+	return 0;
+}
+
 /* The jail, its DNS stub and the proxy on the sockets made inside it. */
 static int
 jail_setup(struct run *rn, char **env)
@@ -526,6 +579,10 @@ jail_setup(struct run *rn, char **env)
 		snprintf(rtbuf, sizeof(rtbuf), "/run/user/%u", (unsigned)getuid());
 		rt = rtbuf;
 	}
+	jo.jo_uid = rn->rn_uid;
+	jo.jo_gid = rn->rn_gid;
+	jo.jo_groups = rn->rn_groups;
+	jo.jo_ngroups = rn->rn_ngroups;
 	jo.jo_hide = jail_default_hide(rt, &jo.jo_nhide);
 	if (nexpose > 0 && (expose = calloc(nexpose, sizeof(*expose))) == NULL) {
 		cmd_error("out of memory");
@@ -592,6 +649,14 @@ run_command(const struct options *op, bool strong)
 	if (rn.rn_ca != NULL && trust_setup(&rn) < 0) {
 		rc = EXIT_INTERNAL;
 		goto out;
+	}
+	if (strong && (rc = jail_user(&rn)) != 0)
+		goto out;
+	/* Our own environment is the command's from here: its user's, under --user. */
+	if (strong && rn.rn_uid != (uid_t)-1) {
+		setenv("HOME", rn.rn_home, 1);
+		setenv("USER", rn.rn_username, 1);
+		setenv("LOGNAME", rn.rn_username, 1);
 	}
 	{
 		char bundle[4200], ca[4200];

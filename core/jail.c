@@ -391,7 +391,8 @@ init_main(const struct jail_opts *jo, int sock)
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (jo->jo_gid != (gid_t)-1 &&
-		    (setgroups(0, NULL) < 0 || setresgid(jo->jo_gid, jo->jo_gid, jo->jo_gid) < 0)) {
+		    (setgroups(jo->jo_ngroups, jo->jo_groups) < 0 ||
+		     setresgid(jo->jo_gid, jo->jo_gid, jo->jo_gid) < 0)) {
 			fprintf(stderr, "httpjail: cannot become group %u: %s\n",
 			        (unsigned)jo->jo_gid, strerror(errno));
 			_exit(125);

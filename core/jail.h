@@ -18,6 +18,8 @@ struct jail_opts {
 	char *const *jo_envp;
 	uid_t        jo_uid;           /* who the command runs as; the caller when -1 */
 	gid_t        jo_gid;
+	const gid_t *jo_groups;        /* supplementary groups with jo_uid */
+	size_t       jo_ngroups;
 	const char  *jo_home;          /* HOME for that user, or NULL to keep it */
 	/* Path sockets and their directories hidden from the command (a tmpfs over a
 	 * directory, /dev/null over a socket), except what EXPOSE keeps. */

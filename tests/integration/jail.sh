@@ -134,3 +134,15 @@ expect "-v names what was hidden" "$out" "httpjail: hidden in the jail: $TMP/rt"
 run "bundle" 0 "${J[@]}" -- sh -c 'tail -c 2000 /etc/ssl/certs/ca-certificates.crt' &&
 	expect_eq "the system CA bundle in the jail ends with the httpjail CA" \
 	"$(tail -c 200 <<<"$OUT")" "$(tail -c 200 "$HOME/.config/httpjail/ca-cert.pem")"
+
+# As root, --user (or $SUDO_USER) runs the command as that user, with its home.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	run "user" 0 "${J[@]}" --user nobody -- sh -c 'id -u; echo "$HOME $USER"; test -r "$SSL_CERT_FILE" && echo readable' &&
+		expect_eq "--user runs the command as that user" "$OUT" "65534
+$(getent passwd nobody | cut -d: -f6) nobody
+readable"
+	run "sudo user" 0 env SUDO_USER=nobody "${J[@]}" -- id -u &&
+		expect_eq "\$SUDO_USER is the default --user" "$OUT" "65534"
+	err_user=$("${J[@]}" --user no-such-user-here -- true 2>&1)
+	expect_eq "--user of an unknown user is a usage error" "$err_user" "httpjail: --user no-such-user-here: no such user"
+fi
