@@ -2,7 +2,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +71,31 @@ verify_cb(int ok, X509_STORE_CTX *sctx)
 	return ok;
 }
 
+/*
+ * The system's trusted CAs. Parsing the whole bundle file costs some 60 ms at every
+ * start; the hashed directory beside it is read one certificate at a time, when a
+ * chain needs it. A user's SSL_CERT_FILE/SSL_CERT_DIR is taken as given.
+ */
+static int
+trust_system(SSL_CTX *ctx)
+{
+	const char *file = getenv(X509_get_default_cert_file_env());
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+	char a[PATH_MAX], b[PATH_MAX];
+	struct stat st;
+
+	if (dir == NULL)
+		dir = X509_get_default_cert_dir();
+	/* A SSL_CERT_FILE that is just the system bundle says nothing the directory
+	 * does not. */
+	if (file != NULL && (realpath(file, a) == NULL ||
+	    realpath(X509_get_default_cert_file(), b) == NULL || strcmp(a, b) != 0))
+		return SSL_CTX_set_default_verify_paths(ctx);
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return SSL_CTX_load_verify_dir(ctx, dir);
+	return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 struct tls *
 tls_new(struct ca *ca, const char *const *ca_files, size_t nfiles, struct errbuf *err)
 {
@@ -90,7 +117,7 @@ tls_new(struct ca *ca, const char *const *ca_files, size_t nfiles, struct errbuf
 	SSL_CTX_set_session_cache_mode(tl->tl_client, SSL_SESS_CACHE_CLIENT);
 	SSL_CTX_set_mode(tl->tl_client, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_set_default_verify_paths(tl->tl_client) != 1) {
+	if (trust_system(tl->tl_client) != 1) {
 		ossl_error(err, "the system's trusted certificates");
 		goto fail;
 	}

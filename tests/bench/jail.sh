@@ -1,0 +1,65 @@
+#!/bin/bash
+# bench/jail.sh: what the strong jail costs: the wall time httpjail adds to `true`
+# (median of RUNS), and wrk in the jail against the same wrk through --server, both
+# at a local nginx. Runs in a network namespace of its own with only lo.
+# Usage: HTTPJAIL_BIN=./httpjail tests/bench/jail.sh
+set -u
+: "${HTTPJAIL_BIN:?set HTTPJAIL_BIN}"
+HTTPJAIL_BIN=$(readlink -f "$HTTPJAIL_BIN")
+if [ -z "${BENCH_NETNS:-}" ]; then
+	export BENCH_NETNS=1
+	exec unshare -n "$0" "$@"
+fi
+ip link set lo up
+RUNS=${BENCH_RUNS:-40}
+DUR=${BENCH_DURATION:-5}
+T=$(mktemp -d /tmp/httpjail-bench.XXXXXX)
+export HOME=$T/home XDG_CONFIG_HOME=
+mkdir -p "$HOME"
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+times() { # CMD...: wall ms of each of RUNS runs
+	for _ in $(seq "$RUNS"); do
+		s=$(date +%s%N)
+		"$@" >/dev/null 2>&1
+		echo $(( ($(date +%s%N) - s) / 1000 ))
+	done
+}
+"$HTTPJAIL_BIN" -r 'allow: .*' -- true   # the CA is made once, not in the timing
+base=$(times true | median)
+jail=$(times "$HTTPJAIL_BIN" -r 'allow: .*' -- true | median)
+noca=$(times "$HTTPJAIL_BIN" --no-tls-intercept -r 'allow: .*' -- true | median)
+echo "| startup | median wall time |"
+echo "|---|---|"
+echo "| true | $base us |"
+echo "| httpjail -r 'allow: .*' -- true | $jail us (+$((jail - base)) us) |"
+echo "| httpjail --no-tls-intercept -r 'allow: .*' -- true | $noca us (+$((noca - base)) us) |"
+
+mkdir -p "$T/www" && chmod 755 "$T" "$T/www"
+head -c 1024 /dev/zero > "$T/www/small" && chmod 644 "$T/www/small"
+cat > "$T/nginx.conf" <<NGX
+daemon off; worker_processes 1; pid $T/nginx.pid; error_log $T/nginx.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:18080; root $T/www; } }
+NGX
+nginx -c "$T/nginx.conf" &
+PIDS+=($!)
+printf "rules:\n  - {action: allow, pattern: '^http://origin\\\\.test:18080/small\$'}\n" > "$T/p.yaml"
+sleep 0.5
+rps() { awk '/Requests\/sec/ {print $2}'; }
+in_jail=$("$HTTPJAIL_BIN" -c "$T/p.yaml" --resolve origin.test:18080:127.0.0.1 -q -- \
+	timeout $((DUR + 10)) wrk -t1 -c32 -d"${DUR}s" http://origin.test:18080/small | rps)
+"$HTTPJAIL_BIN" --server --listen 127.0.0.1:13140 --listen-tls 127.0.0.1:13141 -c "$T/p.yaml" \
+	--resolve origin.test:18080:127.0.0.1 -q 2>/dev/null &
+PIDS+=($!)
+sleep 0.5
+printf 'wrk.path = "http://origin.test:18080/small"\nwrk.headers["Host"] = "origin.test:18080"\n' > "$T/p.lua"
+server=$(timeout $((DUR + 10)) wrk -t1 -c32 -d"${DUR}s" -s "$T/p.lua" http://127.0.0.1:13140 | rps)
+echo
+echo "| wrk, 1 KiB, keep-alive, 32 conns | req/s |"
+echo "|---|---|"
+echo "| in the jail (transparent) | $in_jail |"
+echo "| through --server (explicit) | $server |"
+awk -v a="$in_jail" -v b="$server" 'BEGIN { printf "jail / server: %.2f\n", a / b }'
