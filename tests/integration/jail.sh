@@ -91,9 +91,18 @@ if command -v setpriv >/dev/null; then
 	expect "the command runs as that user" "$(head -1 <<<"$out")" "65534"
 fi
 
-# kill -9 of httpjail: nothing of the jail survives.
+# kill -9 of httpjail: nothing of the jail survives, and the host is as it was.
+snapshot() {
+	ip -o link show | awk '{print $2}'
+	ip route show table all
+	nft list ruleset 2>/dev/null
+	awk '{print $2}' /proc/mounts | sort
+	ls -A "${TMPDIR:-/tmp}" | grep -v "^$(basename "$TMP")\$"
+}
+before=$(snapshot)
 marker=httpjail-test-$$-$RANDOM
-"${J[@]}" -- sh -c "exec -a $marker sleep 300" &
+printf 'exec -a %s sleep 300\n' "$marker" > "$TMP/sleeper.sh"
+"${J[@]}" -- bash "$TMP/sleeper.sh" &
 hp=$!
 for _ in $(seq 50); do pgrep -f "$marker" >/dev/null && break; sleep 0.1; done
 pgrep -f "$marker" >/dev/null && pass "the jailed command runs" || fail "the jailed command runs" "not found"
@@ -104,6 +113,13 @@ pgrep -f "$marker" >/dev/null && fail "no jailed process survives kill -9" "$(pg
 	pass "no jailed process survives kill -9"
 nft list tables 2>/dev/null | grep -q httpjail && fail "no nftables table is left on the host" "it is" ||
 	pass "no nftables table is left on the host"
+after=$(snapshot)
+# The one thing a killed run leaves: the CA bundle directory the command was given in
+# $TMPDIR (httpjail(1) says so).
+after=$(grep -v '^httpjail-ca\.' <<<"$after")
+before=$(grep -v '^httpjail-ca\.' <<<"$before")
+[ "$before" = "$after" ] && pass "no interface, route, table, mount or file left after kill -9" ||
+	fail "no interface, route, table, mount or file left after kill -9" "$(diff <(echo "$before") <(echo "$after"))"
 
 # Path sockets of the user's daemons are hidden; jail.expose keeps one.
 mkdir -p "$TMP/rt"
