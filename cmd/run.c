@@ -575,8 +575,11 @@ jail_setup(struct run *rn, char **env)
 	size_t nexpose = policy_expose_count(rn->rn_po);
 	int rc;
 
-	if (rt == NULL || rt[0] != '/') {
-		snprintf(rtbuf, sizeof(rtbuf), "/run/user/%u", (unsigned)getuid());
+	/* The runtime directory of whoever the command runs as: under sudo that is
+	 * not the one in our environment. */
+	if (rn->rn_uid != (uid_t)-1 || rt == NULL || rt[0] != '/') {
+		snprintf(rtbuf, sizeof(rtbuf), "/run/user/%u",
+		         (unsigned)(rn->rn_uid != (uid_t)-1 ? rn->rn_uid : getuid()));
 		rt = rtbuf;
 	}
 	jo.jo_uid = rn->rn_uid;
@@ -608,8 +611,12 @@ jail_setup(struct run *rn, char **env)
 		return EXIT_INTERNAL;
 	}
 	if ((rn->rn_dns = dns_new(rn->rn_loop, jf.jf_dns_udp, jf.jf_dns_tcp, on_dns, rn,
-	                          &err)) == NULL ||
-	    proxy_listen_fd(rn->rn_px, PROXY_TRANSPARENT, jf.jf_proxy4, &err) < 0 ||
+	                          &err)) == NULL) {
+		cmd_error("%s", err.msg);
+		return EXIT_INTERNAL;
+	}
+	proxy_set_dns(rn->rn_px, rn->rn_dns);
+	if (proxy_listen_fd(rn->rn_px, PROXY_TRANSPARENT, jf.jf_proxy4, &err) < 0 ||
 	    (jf.jf_proxy6 >= 0 &&
 	     proxy_listen_fd(rn->rn_px, PROXY_TRANSPARENT, jf.jf_proxy6, &err) < 0) ||
 	    jail_go(rn->rn_jail, &err) < 0) {
@@ -652,31 +659,29 @@ run_command(const struct options *op, bool strong)
 	}
 	if (strong && (rc = jail_user(&rn)) != 0)
 		goto out;
-	/* Our own environment is the command's from here: its user's, under --user. */
-	if (strong && rn.rn_uid != (uid_t)-1) {
-		setenv("HOME", rn.rn_home, 1);
-		setenv("USER", rn.rn_username, 1);
-		setenv("LOGNAME", rn.rn_username, 1);
-	}
+
 	{
 		char bundle[4200], ca[4200];
 		char *b = rn.rn_ca ? bundle : NULL, *c = rn.rn_ca ? ca : NULL;
+		/* In the jail every connection goes to the proxy anyway: a proxy variable
+		 * inherited from outside would only send requests the wrong way. */
+		char *u = strong ? NULL : url;
+		bool user = strong && rn.rn_uid != (uid_t)-1;
 		struct envset sets[] = {
-			{ "HTTP_PROXY", url }, { "HTTPS_PROXY", url }, { "http_proxy", url },
-			{ "https_proxy", url }, { "ALL_PROXY", url }, { "all_proxy", url },
+			{ "HOME", rn.rn_home }, { "USER", rn.rn_username },
+			{ "LOGNAME", rn.rn_username },
+			{ "HTTP_PROXY", u }, { "HTTPS_PROXY", u }, { "http_proxy", u },
+			{ "https_proxy", u }, { "ALL_PROXY", u }, { "all_proxy", u },
 			{ "NO_PROXY", NULL }, { "no_proxy", NULL },
 			/* What the usual TLS clients read for their trusted CAs. */
 			{ "SSL_CERT_FILE", b }, { "CURL_CA_BUNDLE", b }, { "REQUESTS_CA_BUNDLE", b },
 			{ "GIT_SSL_CAINFO", b }, { "PIP_CERT", b }, { "CARGO_HTTP_CAINFO", b },
 			{ "DENO_CERT", b }, { "NODE_EXTRA_CA_CERTS", c },
 		};
-		size_t nsets = rn.rn_ca ? sizeof(sets) / sizeof(sets[0]) : 8, skip = 0;
+		/* HOME and friends only under --user; the CA variables only with a CA. */
+		size_t skip = user ? 0 : 3, nsets = rn.rn_ca ? sizeof(sets) / sizeof(sets[0]) : 11;
 		snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn.rn_trust_dir);
 		snprintf(ca, sizeof(ca), "%s/ca.pem", rn.rn_trust_dir);
-		/* In the jail nothing needs pointing at the proxy: every connection goes
-		 * there. NO_PROXY stays too: it can no longer bypass anything. */
-		if (strong)
-			skip = 8;
 		if ((env = make_env(sets + skip, nsets - skip, &added)) == NULL) {
 			cmd_error("out of memory");
 			rc = EXIT_INTERNAL;

@@ -180,6 +180,12 @@ proxy_listen_fd(struct proxy *px, enum proxy_entrance kind, int fd, struct errbu
 	return 0;
 }
 
+void
+proxy_set_dns(struct proxy *px, struct dns *dns)
+{
+	px->px_opts.po_dns = dns;
+}
+
 int
 proxy_bound(const struct proxy *px, enum proxy_entrance kind, struct sockaddr_storage *ss)
 {

@@ -85,6 +85,8 @@ int           proxy_listen(struct proxy *, enum proxy_entrance, const char *addr
 /* Listens on FD, a bound listening socket made elsewhere (inside the jail); owned
  * from here on. */
 int           proxy_listen_fd(struct proxy *, enum proxy_entrance, int fd, struct errbuf *err);
+/* The jail's DNS stub (borrowed), once it exists: its synthetic addresses are names. */
+void          proxy_set_dns(struct proxy *, struct dns *);
 /* The address the first listener of that entrance is bound to. */
 int           proxy_bound(const struct proxy *, enum proxy_entrance,
                           struct sockaddr_storage *ss);

@@ -57,6 +57,25 @@ s = socket.create_connection(('b.test', $OP), timeout=5)
 s.sendall(b'GET /echo?tcp HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n')
 print(s.recv(100).decode().split('\r\n')[0])" &&
 	expect "a connection by name is decided as http(s) or tcp" "$OUT" "HTTP/1.1"
+# Bytes that are neither HTTP nor TLS: decided as tcp://NAME:PORT with the name the
+# stub handed out, then relayed to the real address.
+run "jail raw tcp" 0 "${J[@]}" -- python3 -c "
+import socket
+s = socket.create_connection(('b.test', $OP), timeout=5)
+s.sendall(b'SSH-2.0-test\r\n\r\n')
+print(s.recv(100).decode().split('\r\n')[0])" &&
+	expect "an allowed tcp:// connection by name is relayed" "$OUT" "HTTP/1.1 400"
+expect "decided as tcp://NAME:PORT" "$(cat "$TMP/req.log")" "+ CONNECT tcp://b.test:$OP"
+run "jail raw tcp deny" 0 "${J[@]}" -- python3 -c "
+import socket
+s = socket.create_connection(('c.test', $OP), timeout=5)
+s.sendall(b'SSH-2.0-test\r\n\r\n')
+print(repr(s.recv(100)))" &&
+	expect_eq "a denied tcp:// connection is closed without a byte" "$OUT" "b''"
+http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 run "jail inherited proxy" 0 "${J[@]}" -- \
+	sh -c 'echo "[${http_proxy-}${https_proxy-}]"' &&
+	expect_eq "proxy variables from outside are removed in the jail" "$OUT" "[]"
+
 run "jail udp" 0 "${J[@]}" -- python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
