@@ -586,7 +586,8 @@ jail_setup(struct run *rn, char **env)
 	jo.jo_gid = rn->rn_gid;
 	jo.jo_groups = rn->rn_groups;
 	jo.jo_ngroups = rn->rn_ngroups;
-	jo.jo_hide = jail_default_hide(rt, &jo.jo_nhide);
+	jo.jo_hide = jail_default_hide(rt, rn->rn_uid != (uid_t)-1 ? rn->rn_uid : getuid(),
+	                               &jo.jo_nhide);
 	if (nexpose > 0 && (expose = calloc(nexpose, sizeof(*expose))) == NULL) {
 		cmd_error("out of memory");
 		return EXIT_INTERNAL;

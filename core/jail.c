@@ -239,8 +239,10 @@ send_fds(int sock, const int *fds, int n)
 
 /* Daemons that act outside the jail for whoever reaches their socket, and name
  * resolution that would bypass the stub. */
+static char tmux_dir[32];
 static const char *hide_list[] = {
 	NULL,   /* the user's runtime directory: D-Bus, systemd --user, podman, ... */
+	tmux_dir,
 	"/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket",
 	"/run/docker.sock", "/var/run/docker.sock", "/run/podman/podman.sock",
 	"/run/containerd/containerd.sock", "/run/nscd/socket", "/var/run/nscd/socket",
@@ -249,8 +251,10 @@ static const char *hide_list[] = {
 };
 
 const char *const *
-jail_default_hide(const char *runtime_dir, size_t *n)
+jail_default_hide(const char *runtime_dir, uid_t uid, size_t *n)
 {
+	/* tmux's server runs commands outside for anyone reaching its socket. */
+	snprintf(tmux_dir, sizeof(tmux_dir), "/tmp/tmux-%u", (unsigned)uid);
 	if (runtime_dir != NULL && runtime_dir[0] == '/') {
 		hide_list[0] = runtime_dir;
 		*n = sizeof(hide_list) / sizeof(hide_list[0]);
@@ -286,6 +290,43 @@ is_under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
+/*
+ * /etc/resolv.conf naming the stub, from a tmpfs that is never attached anywhere
+ * (fsopen/fsmount) and cloned onto the path with move_mount: a bind mount fails
+ * with ENOENT when /etc/resolv.conf is a dangling symlink (systemd-resolved).
+ */
+static int
+place_resolv(char *why, size_t whysz)
+{
+	static const char text[] = "# httpjail: every DNS query is answered by its stub\n"
+	                           "nameserver 127.0.0.1\n";
+	int fsfd = -1, mnt = -1, fd = -1, tree = -1, rc = -1;
+
+	if ((fsfd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)) < 0 ||
+	    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+	    (mnt = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, 0)) < 0 ||
+	    (fd = openat(mnt, "resolv.conf", O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) < 0 ||
+	    write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1 ||
+	    (tree = (int)syscall(SYS_open_tree, mnt, "resolv.conf",
+	                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)) < 0 ||
+	    syscall(SYS_move_mount, tree, "", AT_FDCWD, "/etc/resolv.conf",
+	            MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    mount(NULL, "/etc/resolv.conf", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		snprintf(why, whysz, "cannot place /etc/resolv.conf in the jail: %s",
+		         strerror(errno));
+	else
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (tree >= 0)
+		close(tree);
+	if (mnt >= 0)
+		close(mnt);
+	if (fsfd >= 0)
+		close(fsfd);
+	return rc;
+}
+
 /* The mount namespace: daemon sockets hidden, the CA bundle put in place. */
 static int
 mounts(const struct jail_opts *jo, char *why, size_t whysz)
@@ -297,6 +338,8 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 	int trees[16];
 	size_t ntrees = 0;
 
+	if (place_resolv(why, whysz) < 0)
+		return -1;
 	for (size_t i = 0; i < jo->jo_nexpose && ntrees < 16; i++)
 		trees[ntrees++] = expose_clone(jo->jo_expose[i]);
 	for (size_t i = 0; i < jo->jo_nhide; i++) {

@@ -31,9 +31,9 @@ struct jail_opts {
 	const char        *jo_bundle;
 };
 
-/* The path sockets a jail hides by default for a user whose runtime directory is
+/* The path sockets a jail hides by default for user UID whose runtime directory is
  * RUNTIME_DIR (may be NULL). Static storage; *N gets the count. */
-const char *const *jail_default_hide(const char *runtime_dir, size_t *n);
+const char *const *jail_default_hide(const char *runtime_dir, uid_t uid, size_t *n);
 
 /* What the jail hands to the proxy and the DNS stub; the caller owns the fds. */
 struct jail_fds {

@@ -181,3 +181,22 @@ readable"
 	err_user=$("${J[@]}" --user no-such-user-here -- true 2>&1)
 	expect_eq "--user of an unknown user is a usage error" "$err_user" "httpjail: --user no-such-user-here: no such user"
 fi
+
+# /etc/resolv.conf names the stub, also when it is a dangling symlink outside
+# (systemd-resolved): made in a scratch mount namespace over a copy of /etc.
+mkdir -p "$TMP/etc" && cp -a /etc/. "$TMP/etc/" 2>/dev/null
+rm -f "$TMP/etc/resolv.conf" && ln -s /run/systemd/resolve/stub-resolv.conf "$TMP/etc/resolv.conf"
+out=$(unshare -m sh -c 'mount --make-rprivate / && mount --bind "$1/etc" /etc &&
+	[ ! -e /etc/resolv.conf ] && echo dangling; shift; exec "$@"' sh "$TMP" \
+	"${J[@]}" -- sh -c 'cat /etc/resolv.conf; python3 -c "import socket; print(socket.gethostbyname(\"r.test\"))"' 2>&1)
+expect "the scratch /etc/resolv.conf is a dangling symlink" "$out" "dangling"
+expect "the jail's /etc/resolv.conf names the stub" "$out" "nameserver 127.0.0.1"
+expect "names resolve through it" "$out" "198.18."
+
+# tmux's socket directory is hidden too.
+tdir=/tmp/tmux-$(id -u)
+if [ ! -e "$tdir" ]; then
+	mkdir -m 700 "$tdir" && touch "$tdir/default"
+	run "tmux hidden" 0 "${J[@]}" -- ls -A "$tdir" && expect_eq "tmux's socket directory is hidden" "$OUT" ""
+	rm -rf "$tdir"
+fi
