@@ -50,6 +50,8 @@ struct run {
 	/* strong mode */
 	struct jail          *rn_jail;
 	struct dns           *rn_dns;
+	char                 *rn_bundle;    /* the jail's CA bundle, in memory */
+	size_t                rn_bundle_len;
 	uid_t                 rn_uid;       /* --user / $SUDO_USER, or -1 */
 	gid_t                 rn_gid;
 	gid_t                 rn_groups[64];
@@ -422,6 +424,28 @@ copy_file(const char *from, FILE *to)
 	return ferror(to) ? -1 : 0;
 }
 
+/* The jail's bundle: the system's CAs plus ours, kept in memory and written only
+ * inside the jail, over the system bundle path, so that no file of it is left on
+ * the host even when httpjail is killed. */
+static int
+bundle_build(struct run *rn, const char *system)
+{
+	const char *ca = ca_cert_pem(rn->rn_ca);
+	FILE *f = open_memstream(&rn->rn_bundle, &rn->rn_bundle_len);
+
+	if (f == NULL) {
+		cmd_error("out of memory");
+		return -1;
+	}
+	copy_file(system, f);
+	fprintf(f, "\n%s", ca);
+	if (fclose(f) != 0) {
+		cmd_error("out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The trust the command gets: a private directory (0700, removed at exit) with the
  * system's CAs plus ours in bundle.pem and ours alone in ca.pem. The host's own
@@ -570,7 +594,7 @@ jail_setup(struct run *rn, char **env)
 	struct jail_fds jf;
 	struct errbuf err;
 	const char *rt = getenv("XDG_RUNTIME_DIR");
-	char rtbuf[64], bundle[4200];
+	char rtbuf[64];
 	const char **expose = NULL;
 	size_t nexpose = policy_expose_count(rn->rn_po);
 	int rc;
@@ -596,10 +620,8 @@ jail_setup(struct run *rn, char **env)
 		expose[i] = policy_expose_get(rn->rn_po, i);
 	jo.jo_expose = expose;
 	jo.jo_nexpose = nexpose;
-	if (rn->rn_ca != NULL) {
-		snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn->rn_trust_dir);
-		jo.jo_bundle = bundle;
-	}
+	jo.jo_bundle = rn->rn_bundle;
+	jo.jo_bundle_len = rn->rn_bundle_len;
 	if (op->op_verbose > 0) {
 		for (size_t i = 0; i < jo.jo_nhide; i++)
 			if (access(jo.jo_hide[i], F_OK) == 0)
@@ -638,6 +660,7 @@ run_command(const struct options *op, bool strong)
 	struct errbuf err;
 	struct sockaddr_storage ss;
 	char hostport[64], url[80], **env = NULL;
+	const char *system_bundle;
 	size_t added = 0;
 	int rc;
 
@@ -654,7 +677,14 @@ run_command(const struct options *op, bool strong)
 		addr_format((struct sockaddr *)&ss, hostport, sizeof(hostport));
 		snprintf(url, sizeof(url), "http://%s", hostport);
 	}
-	if (rn.rn_ca != NULL && trust_setup(&rn) < 0) {
+	/* In the jail the bundle can live on the system bundle's path, in memory; with
+	 * --weak, or on a host without that file, it is a private directory. */
+	system_bundle = strong && rn.rn_ca != NULL ? jail_bundle_path() : NULL;
+	if (system_bundle != NULL && bundle_build(&rn, system_bundle) < 0) {
+		rc = EXIT_INTERNAL;
+		goto out;
+	}
+	if (system_bundle == NULL && rn.rn_ca != NULL && trust_setup(&rn) < 0) {
 		rc = EXIT_INTERNAL;
 		goto out;
 	}
@@ -664,6 +694,9 @@ run_command(const struct options *op, bool strong)
 	{
 		char bundle[4200], ca[4200];
 		char *b = rn.rn_ca ? bundle : NULL, *c = rn.rn_ca ? ca : NULL;
+
+		if (system_bundle != NULL)
+			b = c = (char *)system_bundle;
 		/* In the jail every connection goes to the proxy anyway: a proxy variable
 		 * inherited from outside would only send requests the wrong way. */
 		char *u = strong ? NULL : url;
@@ -681,8 +714,10 @@ run_command(const struct options *op, bool strong)
 		};
 		/* HOME and friends only under --user; the CA variables only with a CA. */
 		size_t skip = user ? 0 : 3, nsets = rn.rn_ca ? sizeof(sets) / sizeof(sets[0]) : 11;
-		snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn.rn_trust_dir);
-		snprintf(ca, sizeof(ca), "%s/ca.pem", rn.rn_trust_dir);
+		if (system_bundle == NULL) {
+			snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn.rn_trust_dir);
+			snprintf(ca, sizeof(ca), "%s/ca.pem", rn.rn_trust_dir);
+		}
 		if ((env = make_env(sets + skip, nsets - skip, &added)) == NULL) {
 			cmd_error("out of memory");
 			rc = EXIT_INTERNAL;

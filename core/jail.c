@@ -291,29 +291,26 @@ is_under(const char *path, const char *dir)
 }
 
 /*
- * /etc/resolv.conf naming the stub, from a tmpfs that is never attached anywhere
- * (fsopen/fsmount) and cloned onto the path with move_mount: a bind mount fails
- * with ENOENT when /etc/resolv.conf is a dangling symlink (systemd-resolved).
+ * Puts LEN bytes of DATA, read-only, over the file TARGET, from a tmpfs that is never
+ * attached anywhere (fsopen/fsmount): nothing reaches the host's filesystem, and
+ * move_mount works where a bind mount fails on a dangling symlink (resolv.conf of
+ * systemd-resolved).
  */
 static int
-place_resolv(char *why, size_t whysz)
+place_file(const char *target, const char *data, size_t len, char *why, size_t whysz)
 {
-	static const char text[] = "# httpjail: every DNS query is answered by its stub\n"
-	                           "nameserver 127.0.0.1\n";
 	int fsfd = -1, mnt = -1, fd = -1, tree = -1, rc = -1;
 
 	if ((fsfd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)) < 0 ||
 	    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
 	    (mnt = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, 0)) < 0 ||
-	    (fd = openat(mnt, "resolv.conf", O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) < 0 ||
-	    write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1 ||
-	    (tree = (int)syscall(SYS_open_tree, mnt, "resolv.conf",
+	    (fd = openat(mnt, "file", O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) < 0 ||
+	    write(fd, data, len) != (ssize_t)len ||
+	    (tree = (int)syscall(SYS_open_tree, mnt, "file",
 	                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)) < 0 ||
-	    syscall(SYS_move_mount, tree, "", AT_FDCWD, "/etc/resolv.conf",
-	            MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-	    mount(NULL, "/etc/resolv.conf", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-		snprintf(why, whysz, "cannot place /etc/resolv.conf in the jail: %s",
-		         strerror(errno));
+	    syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		snprintf(why, whysz, "cannot place %s in the jail: %s", target, strerror(errno));
 	else
 		rc = 0;
 	if (fd >= 0)
@@ -327,18 +324,32 @@ place_resolv(char *why, size_t whysz)
 	return rc;
 }
 
+static const char *const bundles[] = {
+	"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+	"/etc/ssl/cert.pem", "/usr/lib/ssl/cert.pem",
+};
+
+const char *
+jail_bundle_path(void)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(bundles) / sizeof(bundles[0]); i++)
+		if (stat(bundles[i], &st) == 0 && S_ISREG(st.st_mode))
+			return bundles[i];
+	return NULL;
+}
+
 /* The mount namespace: daemon sockets hidden, the CA bundle put in place. */
 static int
 mounts(const struct jail_opts *jo, char *why, size_t whysz)
 {
-	static const char *const bundles[] = {
-		"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
-		"/etc/ssl/cert.pem", "/usr/lib/ssl/cert.pem",
-	};
+	static const char resolv[] = "# httpjail: every DNS query is answered by its stub\n"
+	                             "nameserver 127.0.0.1\n";
 	int trees[16];
 	size_t ntrees = 0;
 
-	if (place_resolv(why, whysz) < 0)
+	if (place_file("/etc/resolv.conf", resolv, sizeof(resolv) - 1, why, whysz) < 0)
 		return -1;
 	for (size_t i = 0; i < jo->jo_nexpose && ntrees < 16; i++)
 		trees[ntrees++] = expose_clone(jo->jo_expose[i]);
@@ -386,12 +397,8 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 		/* Programs that ignore SSL_CERT_FILE read the system bundle: that is ours here. */
 		if (stat(bundles[i], &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		if (mount(jo->jo_bundle, bundles[i], NULL, MS_BIND, NULL) < 0 ||
-		    mount(NULL, bundles[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-			snprintf(why, whysz, "cannot put the CA bundle on %s: %s", bundles[i],
-			         strerror(errno));
+		if (place_file(bundles[i], jo->jo_bundle, jo->jo_bundle_len, why, whysz) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }

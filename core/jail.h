@@ -27,9 +27,15 @@ struct jail_opts {
 	size_t             jo_nhide;
 	const char *const *jo_expose;
 	size_t             jo_nexpose;
-	/* A CA bundle put over the system's bundle files, read-only; NULL for none. */
+	/* A CA bundle (JO_BUNDLE_LEN bytes) put over the system's bundle files,
+	 * read-only, from a tmpfs that exists only in the jail; NULL for none. */
 	const char        *jo_bundle;
+	size_t             jo_bundle_len;
 };
+
+/* The system bundle file the jail puts jo_bundle over (the one to name in
+ * SSL_CERT_FILE and friends), or NULL when this host has none. */
+const char *jail_bundle_path(void);
 
 /* The path sockets a jail hides by default for user UID whose runtime directory is
  * RUNTIME_DIR (may be NULL). Static storage; *N gets the count. */
