@@ -238,6 +238,7 @@ run_teardown(struct run *rn)
 	}
 	proxy_free(rn->rn_px);
 	dns_free(rn->rn_dns);
+	free(rn->rn_bundle);
 	tls_free(rn->rn_tls);
 	ca_free(rn->rn_ca);
 	if (rn->rn_trust_dir[0] != '\0') {
