@@ -196,3 +196,13 @@ if [ ! -e "$tdir" ]; then
 	run "tmux hidden" 0 "${J[@]}" -- ls -A "$tdir" && expect_eq "tmux's socket directory is hidden" "$OUT" ""
 	rm -rf "$tdir"
 fi
+
+# On a terminal, Ctrl-C reaches the command (and its exit status comes back).
+if command -v script >/dev/null; then
+	out=$( (sleep 1.5; printf '\003'; sleep 2) | timeout 20 script -qec \
+		"$HTTPJAIL_BIN -r 'allow: x' -- sh -c 'trap \"echo got INT; exit 7\" INT; echo ready; sleep 10 & wait'" \
+		/dev/null 2>&1)
+	rc=$?
+	expect "Ctrl-C on the terminal reaches the jailed command" "$out" "got INT"
+	expect_eq "and its exit status comes back" "$rc" "7"
+fi
