@@ -56,7 +56,8 @@ static const struct option longopts[] = {
 };
 
 static const char usage_text[] =
-	"usage: httpjail [OPTIONS] --weak -- COMMAND [ARG...]\n"
+	"usage: httpjail [OPTIONS] -- COMMAND [ARG...]\n"
+	"       httpjail [OPTIONS] --weak -- COMMAND [ARG...]\n"
 	"       httpjail [OPTIONS] --server\n"
 	"       httpjail [OPTIONS] --test [METHOD] URL\n"
 	"       httpjail check [-c FILE]... [-r RULE]... [--sh CMD]\n"
@@ -279,6 +280,9 @@ main(int argc, char **argv)
 			rc = EXIT_USAGE;
 		} else if (op.op_timeout > 0) {
 			cmd_error("--timeout limits a command; --server runs none");
+			rc = EXIT_USAGE;
+		} else if (op.op_user != NULL) {
+			cmd_error("--user is who the jailed command runs as; --server runs none");
 			rc = EXIT_USAGE;
 		} else {
 			rc = cmd_server(&op);

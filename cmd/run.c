@@ -624,9 +624,13 @@ jail_setup(struct run *rn, char **env)
 	jo.jo_bundle = rn->rn_bundle;
 	jo.jo_bundle_len = rn->rn_bundle_len;
 	if (op->op_verbose > 0) {
-		for (size_t i = 0; i < jo.jo_nhide; i++)
-			if (access(jo.jo_hide[i], F_OK) == 0)
+		for (size_t i = 0; i < jo.jo_nhide; i++) {
+			bool exposed = false;
+			for (size_t k = 0; k < nexpose; k++)
+				exposed = exposed || strcmp(expose[k], jo.jo_hide[i]) == 0;
+			if (!exposed && access(jo.jo_hide[i], F_OK) == 0)
 				fprintf(stderr, "httpjail: hidden in the jail: %s\n", jo.jo_hide[i]);
+		}
 	}
 	rn->rn_jail = jail_new(&jo, &jf, &err);
 	free(expose);
