@@ -99,15 +99,35 @@ run "not found" 127 "${J[@]}" -- /nonexistent/command &&
 run "timeout" 124 "${J[@]}" --timeout 1 -- sleep 30 && pass "--timeout exits 124"
 run "pid namespace" 0 "${J[@]}" -- sh -c 'echo $$' && expect_eq "the command runs in its own PID namespace" "$OUT" "2"
 
-# Without root: a user namespace of the user's own.
+# Without root: a user namespace of the user's own, and the same jail.
 if command -v setpriv >/dev/null; then
 	mkdir -p "$TMP/nobody" && chown 65534:65534 "$TMP/nobody" && chmod 755 "$TMP"
 	cp "$HTTPJAIL_BIN" "$TMP/hj" && chmod 755 "$TMP/hj"
-	out=$(cd "$TMP/nobody" && HOME=$TMP/nobody setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$TMP/hj" -r "allow-get: ^http://a\\.test:$OP/echo" --resolve "a.test:$OP:127.0.0.1" -- \
-		sh -c "id -u; curl -s --noproxy '*' --max-time 10 http://a.test:$OP/echo?nobody" 2>&1)
-	expect "an unprivileged user gets the same jail" "$out" '"query": "nobody"'
-	expect "the command runs as that user" "$(head -1 <<<"$out")" "65534"
+	cp "$TMP/policy.yaml" "$TMP/nobody/policy.yaml" && chmod 644 "$TMP/nobody/policy.yaml"
+	N=(env HOME="$TMP/nobody" setpriv --reuid=65534 --regid=65534 --clear-groups
+		"$TMP/hj" -c "$TMP/nobody/policy.yaml" --resolve "a.test:$OP:127.0.0.1")
+	out=$(cd "$TMP/nobody" && "${N[@]}" -- sh -c \
+		"id -u; curl -s --noproxy '*' --max-time 10 http://a.test:$OP/echo?nobody" 2>&1)
+	expect "unprivileged: an allowed request" "$out" '"query": "nobody"'
+	expect "unprivileged: the command runs as that user" "$(head -1 <<<"$out")" "65534"
+	out=$(cd "$TMP/nobody" && "${N[@]}" -- curl -s --noproxy '*' --max-time 10 -o /dev/null \
+		-w '%{http_code}' "http://a.test:$OP/other" 2>&1)
+	expect_eq "unprivileged: a denied request" "$out" "403"
+	out=$(cd "$TMP/nobody" && "${N[@]}" -- python3 -c "
+import socket
+print(socket.gethostbyname('a.test'))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.sendto(b'x', ('203.0.113.9', 9999)); print('sent')
+except OSError as e:
+    print('refused', e.errno)" 2>&1)
+	expect "unprivileged: DNS is synthetic" "$out" "198.18."
+	expect "unprivileged: UDP out fails" "$out" "refused 1"
+	(cd "$TMP/nobody" && "${N[@]}" -- sh -c 'exit 5') >/dev/null 2>&1
+	expect_eq "unprivileged: the exit status" "$?" "5"
+	out=$(cd "$TMP/nobody" && "${N[@]}" -- sh -c 'echo $$; nft list ruleset >/dev/null 2>&1 && echo nft-ok || echo nft-refused' 2>&1)
+	expect_eq "unprivileged: own PID namespace, no power over the jail's rules" "$out" "2
+nft-refused"
 fi
 
 # kill -9 of httpjail: nothing of the jail survives, and the host is as it was.
