@@ -375,7 +375,7 @@ on_forward_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (rn->rn_jail != NULL)
 		jail_signal(rn->rn_jail, w->signum);
-	else
+	else if (rn->rn_child > 0)
 		kill(rn->rn_child, w->signum);
 }
 
@@ -388,7 +388,7 @@ on_kill(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (rn->rn_jail != NULL)
 		jail_kill(rn->rn_jail);
-	else
+	else if (rn->rn_child > 0)
 		kill(rn->rn_child, SIGKILL);
 }
 
@@ -401,7 +401,7 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	rn->rn_timed_out = true;
 	if (rn->rn_jail != NULL)
 		jail_signal(rn->rn_jail, SIGTERM);
-	else
+	else if (rn->rn_child > 0)
 		kill(rn->rn_child, SIGTERM);
 	ev_timer_init(&rn->rn_kill, on_kill, KILL_AFTER_S, 0.);
 	rn->rn_kill.data = rn;
