@@ -923,19 +923,6 @@ make_leaf(struct ca *ca, const char *host, size_t len, int af, const unsigned ch
 	return NULL;
 }
 
-/* FNV-1a: names are short, and an attacker gains nothing by colliding them. */
-static uint64_t
-name_hash(const char *s, size_t len)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	while (len-- > 0) {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 X509 *
 ca_leaf_get(struct ca *ca, struct slice name, struct errbuf *err)
 {
@@ -953,7 +940,7 @@ ca_leaf_get(struct ca *ca, struct slice name, struct errbuf *err)
 	}
 	if ((af = leaf_name(name, host, &len, ip, err)) == -1)
 		return NULL;
-	h = name_hash(host, len);
+	h = slice_hash((struct slice){ host, len });
 	bucket = &ca->ca_buckets[h & (ca->ca_nbuckets - 1)];
 	for (lf = *bucket; lf != NULL; lf = lf->lf_hnext) {
 		if (lf->lf_hash == h && lf->lf_len == len && memcmp(lf->lf_name, host, len) == 0) {

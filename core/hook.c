@@ -35,7 +35,7 @@ struct hook_cent {
 	SLIST_ENTRY(hook_cent)  hc_chain;
 	STAILQ_ENTRY(hook_cent) hc_fifo;	/* insertion order = expiry order */
 	uint64_t                hc_expires;	/* usec, CLOCK_MONOTONIC */
-	uint32_t                hc_hash;
+	uint64_t                hc_hash;
 	enum hook_status        hc_status;	/* MATCH or NOMATCH only */
 	size_t                  hc_keylen;
 	size_t                  hc_outlen;
@@ -57,7 +57,7 @@ struct hook {
 	void               *hk_arg;
 	char               *hk_key;	/* NULL when not cacheable */
 	size_t              hk_keylen;
-	uint32_t            hk_hash;
+	uint64_t            hk_hash;
 	struct hook_result  hk_res;
 };
 
@@ -84,18 +84,6 @@ now_usec(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static uint32_t
-fnv1a(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	while (n-- > 0) {
-		h ^= (unsigned char)*p++;
-		h *= 16777619u;
-	}
-	return h;
 }
 
 /* "CMD\0METHOD\0host": methods are case-insensitive, hosts already lower case. */
@@ -142,7 +130,7 @@ cache_expire(struct hook_runner *ru, uint64_t now)
 }
 
 static struct hook_cent *
-cache_find(struct hook_runner *ru, const char *key, size_t len, uint32_t hash)
+cache_find(struct hook_runner *ru, const char *key, size_t len, uint64_t hash)
 {
 	struct hook_cent *c;
 
@@ -495,13 +483,13 @@ hook_start(struct hook_runner *ru, const char *cmd, const struct request *rq,
 	struct hook *h;
 	char *key = NULL, **envp;
 	size_t keylen = 0;
-	uint32_t hash = 0;
+	uint64_t hash = 0;
 	int fds[2] = { -1, -1 }, error = 0;
 
 	/* Without memory for the key the hook still runs, only uncached. */
 	if (ru->ru_buckets != NULL &&
 	    (key = cache_key(cmd, rq, &keylen)) != NULL) {
-		hash = fnv1a(key, keylen);
+		hash = slice_hash((struct slice){ key, keylen });
 		cache_expire(ru, now_usec());
 		if ((c = cache_find(ru, key, keylen, hash)) != NULL) {
 			free(key);

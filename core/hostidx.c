@@ -40,14 +40,14 @@ hostidx_add(struct hostidx *hx, const char *name, uint32_t id)
 	bool suffix = strncmp(name, "*.", 2) == 0;
 	struct slice key = slice_cstr(suffix ? name + 2 : name);
 
-	return idmap_add(suffix ? hx->hx_suffix : hx->hx_exact, key, idmap_hash(key), id);
+	return idmap_add(suffix ? hx->hx_suffix : hx->hx_exact, key, slice_hash(key), id);
 }
 
 static void
 emit(const struct idmap *im, struct slice key, hostidx_cb *cb, void *arg)
 {
 	size_t n;
-	const uint32_t *ids = idmap_get(im, key, idmap_hash(key), &n);
+	const uint32_t *ids = idmap_get(im, key, slice_hash(key), &n);
 
 	for (size_t i = 0; i < n; i++)
 		cb(ids[i], arg);

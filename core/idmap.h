@@ -1,5 +1,5 @@
 /* idmap: byte strings to ascending lists of rule ids. The caller hashes the key with
- * idmap_step(), so that it can hash every prefix of a URL in one pass. */
+ * slice_hash() or slice_hash_step(), so that it can hash every prefix of a URL in one pass. */
 #ifndef HTTPJAIL_IDMAP_H
 #define HTTPJAIL_IDMAP_H
 
@@ -8,26 +8,7 @@
 
 #include "slice.h"
 
-#define IDMAP_HASH_INIT 0xcbf29ce484222325ULL
-
 struct idmap;
-
-/* FNV-1a, one byte at a time. */
-static inline uint64_t
-idmap_step(uint64_t h, unsigned char c)
-{
-	return (h ^ c) * 0x100000001b3ULL;
-}
-
-static inline uint64_t
-idmap_hash(struct slice key)
-{
-	uint64_t h = IDMAP_HASH_INIT;
-
-	for (size_t i = 0; i < key.len; i++)
-		h = idmap_step(h, (unsigned char)key.ptr[i]);
-	return h;
-}
 
 struct idmap   *idmap_new(void);
 void            idmap_free(struct idmap *);

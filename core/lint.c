@@ -231,7 +231,7 @@ shadowed_by(const struct policy *po, const struct shadowers *sw, const struct ru
 	if (r->ru_pattern != NULL && sx.sx_by == NULL) {
 		struct slice p = slice_cstr(r->ru_pattern);
 		size_t n;
-		const uint32_t *ids = idmap_get(sw->sh_bypattern, p, idmap_hash(p), &n);
+		const uint32_t *ids = idmap_get(sw->sh_bypattern, p, slice_hash(p), &n);
 		for (size_t k = 0; k < n && sx.sx_by == NULL; k++)
 			shadow_hit(ids[k], &sx);
 	}
@@ -253,7 +253,7 @@ shadowers_add(struct shadowers *sw, const struct rule *r)
 		return 0;
 	}
 	return idmap_add(sw->sh_bypattern, slice_cstr(r->ru_pattern),
-	                 idmap_hash(slice_cstr(r->ru_pattern)), (uint32_t)r->ru_index);
+	                 slice_hash(slice_cstr(r->ru_pattern)), (uint32_t)r->ru_index);
 }
 
 size_t

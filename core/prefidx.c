@@ -40,7 +40,7 @@ prefidx_add(struct prefidx *px, struct slice lit, uint32_t id)
 {
 	if (lit.len == 0 || lit.len > PREFIDX_MAXLEN)
 		return -1;
-	if (idmap_add(px->px_map, lit, idmap_hash(lit), id) < 0)
+	if (idmap_add(px->px_map, lit, slice_hash(lit), id) < 0)
 		return -1;
 	px->px_lens[lit.len / 64] |= 1ULL << (lit.len % 64);
 	return 0;
@@ -50,12 +50,12 @@ void
 prefidx_lookup(const struct prefidx *px, struct slice s, prefidx_cb *cb, void *arg)
 {
 	size_t max = s.len < PREFIDX_MAXLEN ? s.len : PREFIDX_MAXLEN, n;
-	uint64_t h = IDMAP_HASH_INIT;
+	uint64_t h = SLICE_HASH_INIT;
 
 	/* FNV-1a extends one byte at a time, so every prefix costs one step. */
 	for (size_t len = 1; len <= max; len++) {
 		const uint32_t *ids;
-		h = idmap_step(h, (unsigned char)s.ptr[len - 1]);
+		h = slice_hash_step(h, (unsigned char)s.ptr[len - 1]);
 		if (!(px->px_lens[len / 64] & (1ULL << (len % 64))))
 			continue;
 		ids = idmap_get(px->px_map, (struct slice){ s.ptr, len }, h, &n);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 struct slice {
@@ -24,6 +25,26 @@ slice_eq(struct slice a, const char *s)
 {
 	size_t n = strlen(s);
 	return a.len == n && memcmp(a.ptr, s, n) == 0;
+}
+
+#define SLICE_HASH_INIT 0xcbf29ce484222325ULL
+
+/* FNV-1a, one byte at a time so that a caller can hash every prefix in one pass. It is
+ * not collision-resistant: use it only where a collision costs a longer chain. */
+static inline uint64_t
+slice_hash_step(uint64_t h, unsigned char c)
+{
+	return (h ^ c) * 0x100000001b3ULL;
+}
+
+static inline uint64_t
+slice_hash(struct slice s)
+{
+	uint64_t h = SLICE_HASH_INIT;
+
+	for (size_t i = 0; i < s.len; i++)
+		h = slice_hash_step(h, (unsigned char)s.ptr[i]);
+	return h;
 }
 
 #endif
