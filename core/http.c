@@ -185,6 +185,20 @@ next_line(const char *buf, size_t n, size_t *off, struct slice *line, const char
 	return 1;
 }
 
+/* The start line: next_line() with a length limit; TOOLONG says which line it was. */
+static int
+start_line(const char *buf, size_t n, size_t *off, struct slice *line,
+           const char *toolong, const char **why)
+{
+	int rc = next_line(buf, n, off, line, why);
+
+	if ((rc == 0 && n - *off > HTTP_MAX_LINE + 1) || (rc == 1 && line->len > HTTP_MAX_LINE)) {
+		*why = toolong;
+		return -1;
+	}
+	return rc;
+}
+
 /* A head that is not complete yet: wait for more, unless it can no longer fit. */
 static ssize_t
 incomplete(size_t len, const char **why)
@@ -616,14 +630,8 @@ http_parse_request(const char *buf, size_t len, struct http_req *req, const char
 
 	while (n - off >= 2 && buf[off] == '\r' && buf[off + 1] == '\n')
 		off += 2;
-	if ((rc = next_line(buf, n, &off, &line, why)) == -1)
-		return -1;
-	if ((rc == 0 && n - off > HTTP_MAX_LINE + 1) || (rc == 1 && line.len > HTTP_MAX_LINE)) {
-		*why = "request line too long";
-		return -1;
-	}
-	if (rc == 0)
-		return incomplete(len, why);
+	if ((rc = start_line(buf, n, &off, &line, "request line too long", why)) != 1)
+		return rc == 0 ? incomplete(len, why) : -1;
 	if (parse_request_line(line, req, why) == -1)
 		return -1;
 	if ((end = parse_fields(buf, n, off, req->hr_fields, &req->hr_nfields, why)) <= 0)
@@ -698,14 +706,8 @@ http_parse_response(const char *buf, size_t len, struct slice req_method,
 	memset(resp, 0, sizeof(*resp));
 	resp->hs_reason = EMPTY;
 
-	if ((rc = next_line(buf, n, &off, &line, why)) == -1)
-		return -1;
-	if ((rc == 0 && n - off > HTTP_MAX_LINE + 1) || (rc == 1 && line.len > HTTP_MAX_LINE)) {
-		*why = "status line too long";
-		return -1;
-	}
-	if (rc == 0)
-		return incomplete(len, why);
+	if ((rc = start_line(buf, n, &off, &line, "status line too long", why)) != 1)
+		return rc == 0 ? incomplete(len, why) : -1;
 	if (parse_status_line(line, resp, why) == -1)
 		return -1;
 	if ((end = parse_fields(buf, n, off, resp->hs_fields, &resp->hs_nfields, why)) <= 0)
