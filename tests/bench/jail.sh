@@ -4,20 +4,8 @@
 # at a local nginx. Runs in a network namespace of its own with only lo.
 # Usage: HTTPJAIL_BIN=./httpjail tests/bench/jail.sh
 set -u
-: "${HTTPJAIL_BIN:?set HTTPJAIL_BIN}"
-HTTPJAIL_BIN=$(readlink -f "$HTTPJAIL_BIN")
-if [ -z "${BENCH_NETNS:-}" ]; then
-	export BENCH_NETNS=1
-	exec unshare -n "$0" "$@"
-fi
-ip link set lo up
+. "$(dirname "$0")/lib.sh" "$@"
 RUNS=${BENCH_RUNS:-40}
-DUR=${BENCH_DURATION:-5}
-T=$(mktemp -d /tmp/httpjail-bench.XXXXXX)
-export HOME=$T/home XDG_CONFIG_HOME=
-mkdir -p "$HOME"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 times() { # CMD...: wall ms of each of RUNS runs

@@ -4,20 +4,8 @@
 # with 1,000 idle kept-alive client connections. Runs in a network namespace of its
 # own that has only lo. Usage: HTTPJAIL_BIN=./httpjail tests/bench/proxy.sh
 set -u
-: "${HTTPJAIL_BIN:?set HTTPJAIL_BIN}"
-HTTPJAIL_BIN=$(readlink -f "$HTTPJAIL_BIN")
-if [ -z "${BENCH_NETNS:-}" ]; then
-	export BENCH_NETNS=1
-	exec unshare -n "$0" "$@"
-fi
-ip link set lo up
-DUR=${BENCH_DURATION:-5}
+. "$(dirname "$0")/lib.sh" "$@"
 CONNS=${BENCH_CONNS:-32}
-T=$(mktemp -d /tmp/httpjail-bench.XXXXXX)
-export HOME=$T/home XDG_CONFIG_HOME=
-mkdir -p "$HOME"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
 
 mkdir -p "$T/www"
 chmod 755 "$T" "$T/www"
