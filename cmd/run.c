@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,7 +46,9 @@ struct run {
 	bool                  rn_exited, rn_timed_out;
 	ev_child              rn_child_w;
 	ev_timer              rn_timeout, rn_kill;
-	ev_signal             rn_sig[4];
+	ev_signal             rn_sig[4];    /* --server's */
+	int                   rn_sigfd;     /* the command's: signals to pass on */
+	ev_io                 rn_sig_io;
 	ev_timer              rn_drain_deadline;
 	/* strong mode */
 	struct jail          *rn_jail;
@@ -255,6 +258,8 @@ run_teardown(struct run *rn)
 	for (size_t i = 0; i < rn->rn_npins; i++)
 		free((char *)rn->rn_pins[i].pp_host);
 	free(rn->rn_pins);
+	if (rn->rn_sigfd >= 0)
+		close(rn->rn_sigfd);
 }
 
 static void
@@ -278,6 +283,7 @@ stop(struct run *rn)
 {
 	for (size_t i = 0; i < 4; i++)
 		ev_signal_stop(rn->rn_loop, &rn->rn_sig[i]);
+	ev_io_stop(rn->rn_loop, &rn->rn_sig_io);
 	ev_timer_init(&rn->rn_drain_deadline, on_drain_deadline, DRAIN_S, 0.);
 	ev_timer_start(rn->rn_loop, &rn->rn_drain_deadline);
 	proxy_drain(rn->rn_px, drained, rn);
@@ -319,7 +325,7 @@ listen_all(struct run *rn, enum proxy_entrance kind, const char *const *addrs, s
 int
 cmd_server(const struct options *op)
 {
-	struct run rn = { 0 };
+	struct run rn = { .rn_sigfd = -1 };
 	struct sockaddr_storage ss;
 	char a[64], b[64];
 	static const int sigs[] = { SIGINT, SIGTERM };
@@ -366,17 +372,25 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	stop(rn);
 }
 
+/* A signal the terminal sent (SI_KERNEL) has reached the command's process group
+ * already: passing it on too would deliver it twice, and a second SIGINT can kill a
+ * shell while it runs its INT trap. */
 static void
-on_forward_signal(struct ev_loop *loop, ev_signal *w, int revents)
+on_forward_signal(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct run *rn = w->data;
+	struct signalfd_siginfo si;
 
 	(void)loop;
 	(void)revents;
-	if (rn->rn_jail != NULL)
-		jail_signal(rn->rn_jail, w->signum);
-	else if (rn->rn_child > 0)
-		kill(rn->rn_child, w->signum);
+	while (read(rn->rn_sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_code == SI_KERNEL)
+			continue;
+		if (rn->rn_jail != NULL)
+			jail_signal(rn->rn_jail, (int)si.ssi_signo);
+		else if (rn->rn_child > 0)
+			kill(rn->rn_child, (int)si.ssi_signo);
+	}
 }
 
 static void
@@ -661,11 +675,12 @@ static int
 run_command(const struct options *op, bool strong)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct run rn = { 0 };
+	struct run rn = { .rn_sigfd = -1 };
 	struct errbuf err;
 	struct sockaddr_storage ss;
 	char hostport[64], url[80], **env = NULL;
 	const char *system_bundle;
+	sigset_t fwd;
 	size_t added = 0;
 	int rc;
 
@@ -729,12 +744,20 @@ run_command(const struct options *op, bool strong)
 			goto out;
 		}
 	}
-	/* Installed before the child exists, so no signal meant for it is lost. */
-	for (size_t i = 0; i < 4; i++) {
-		ev_signal_init(&rn.rn_sig[i], on_forward_signal, sigs[i]);
-		rn.rn_sig[i].data = &rn;
-		ev_signal_start(rn.rn_loop, &rn.rn_sig[i]);
+	/* Blocked and queued before the child exists, so no signal meant for it is lost;
+	 * the child unblocks them for itself. */
+	sigemptyset(&fwd);
+	for (size_t i = 0; i < 4; i++)
+		sigaddset(&fwd, sigs[i]);
+	sigprocmask(SIG_BLOCK, &fwd, NULL);
+	if ((rn.rn_sigfd = signalfd(-1, &fwd, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		cmd_error("signalfd: %s", strerror(errno));
+		rc = EXIT_INTERNAL;
+		goto out;
 	}
+	ev_io_init(&rn.rn_sig_io, on_forward_signal, rn.rn_sigfd, EV_READ);
+	rn.rn_sig_io.data = &rn;
+	ev_io_start(rn.rn_loop, &rn.rn_sig_io);
 	if (strong) {
 		if ((rc = jail_setup(&rn, env)) != 0)
 			goto out;

@@ -405,10 +405,12 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 
 static volatile sig_atomic_t cmd_pid;
 
+/* What the terminal sent (SI_KERNEL) reached the command's process group itself. */
 static void
-forward(int sig)
+forward(int sig, siginfo_t *si, void *uc)
 {
-	if (cmd_pid > 0)
+	(void)uc;
+	if (cmd_pid > 0 && si->si_code != SI_KERNEL)
 		kill((pid_t)cmd_pid, sig);
 }
 
@@ -461,8 +463,8 @@ init_main(const struct jail_opts *jo, int sock)
 	cmd_pid = pid;
 	close(sock);
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = forward;
-	sa.sa_flags = SA_RESTART;
+	sa.sa_sigaction = forward;
+	sa.sa_flags = SA_RESTART | SA_SIGINFO;
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -488,6 +490,7 @@ child_main(const struct jail_opts *jo, int sock, pid_t parent)
 	struct in_addr lo4 = { htonl(INADDR_LOOPBACK) };
 	int fds[4], status;
 	char why[300], go;
+	sigset_t none;
 	pid_t init;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -537,6 +540,9 @@ child_main(const struct jail_opts *jo, int sock, pid_t parent)
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
+	/* httpjail blocked them to queue them for itself. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (send_fds(sock, fds, 4) < 0)
 		_exit(125);
 	for (int i = 0; i < 4; i++)

@@ -217,12 +217,26 @@ if [ ! -e "$tdir" ]; then
 	rm -rf "$tdir"
 fi
 
-# On a terminal, Ctrl-C reaches the command (and its exit status comes back).
+# On a terminal, Ctrl-C reaches the command once (the terminal sends it to the whole
+# process group: httpjail must not pass on a second one), and its exit status comes back.
+cat > "$TMP/ints.sh" <<'S'
+n=0
+trap 'n=$((n+1))' INT
+: > "$1"
+sleep 3 & wait
+wait
+echo "ints=$n"
+exit 7
+S
 if command -v script >/dev/null; then
-	out=$( (sleep 1.5; printf '\003'; sleep 2) | timeout 20 script -qec \
-		"$HTTPJAIL_BIN -r 'allow: x' -- sh -c 'trap \"echo got INT; exit 7\" INT; echo ready; sleep 10 & wait'" \
-		/dev/null 2>&1)
+	rm -f "$TMP/ints.ready"
+	out=$( (for _ in $(seq 100); do [ -e "$TMP/ints.ready" ] && break; sleep 0.1; done
+		printf '\003'; sleep 5) | timeout 20 script -qec \
+		"$HTTPJAIL_BIN -r 'allow: x' -- sh $TMP/ints.sh $TMP/ints.ready" /dev/null 2>&1)
 	rc=$?
-	expect "Ctrl-C on the terminal reaches the jailed command" "$out" "got INT"
+	expect "Ctrl-C on the terminal reaches the jailed command once" "$out" "ints=1"
 	expect_eq "and its exit status comes back" "$rc" "7"
 fi
+
+# kill -TERM of httpjail reaches the jailed command (through the jail's pid 1).
+expect_term_passed_on "SIGTERM to httpjail is passed on to the jailed command" "${J[@]}"

@@ -22,6 +22,20 @@ start_origin() {
 	printf -v "${name}_PORT" '%s' "$(awk '/^PORT/ {print $2}' "$TMP/$name.out")"
 }
 
+# expect_term_passed_on NAME HTTPJAIL ARGS...: kill -TERM of httpjail, once the
+# command has set its trap, must end the command through that trap (exit 7).
+expect_term_passed_on() {
+	local name=$1 jp
+	shift
+	rm -f "$TMP/term.ready"
+	"$@" -- sh -c 'trap "exit 7" TERM; sleep 30 & : > "$1"; wait' sh "$TMP/term.ready" &
+	jp=$!
+	for _ in $(seq 100); do [ -e "$TMP/term.ready" ] && break; sleep 0.1; done
+	kill -TERM $jp
+	wait $jp
+	expect_eq "$name" "$?" "7"
+}
+
 # start_proxy ARGS...: httpjail --server on free ports; sets PROXY, TPROXY, PROXY_PID.
 start_proxy() {
 	"$HTTPJAIL_BIN" --server --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 "$@" \

@@ -32,12 +32,7 @@ run "timeout" 124 "${J[@]}" --timeout 1 -- sleep 30 && pass "weak: --timeout exi
 run "timeout kills" 124 "${J[@]}" --timeout 1 -- sh -c 'trap "" TERM; sleep 30' &&
 	pass "weak: SIGKILL follows when SIGTERM is ignored"
 
-"${J[@]}" -- sh -c 'trap "exit 7" TERM; sleep 30 & wait' &
-jp=$!
-sleep 0.5
-kill -TERM $jp
-wait $jp
-expect_eq "weak: SIGTERM is forwarded to the command" "$?" "7"
+expect_term_passed_on "weak: SIGTERM is forwarded to the command" "${J[@]}"
 
 run "dry run" 0 "${J[@]}" --dry-run -v --request-log "$TMP/dry.log" -- \
 	curl -s -o /dev/null -w '%{http_code}' "http://a.test:$OP/other" &&
