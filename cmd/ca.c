@@ -10,9 +10,8 @@
 #include "ca.h"
 #include "cmd.h"
 
-/* Under sudo the CA belongs to the user who ran sudo, in their own directory. */
-static void
-owner_of(uid_t *uid, gid_t *gid)
+void
+cmd_invoker(uid_t *uid, gid_t *gid)
 {
 	const char *su = getenv("SUDO_UID"), *sg = getenv("SUDO_GID");
 
@@ -32,7 +31,7 @@ cmd_ca_load(struct errbuf *err)
 	uid_t uid;
 	gid_t gid;
 
-	owner_of(&uid, &gid);
+	cmd_invoker(&uid, &gid);
 	if (ca_dir(uid, dir, sizeof(dir), err) < 0)
 		return NULL;
 	return ca_load(dir, uid, gid, err);
@@ -53,7 +52,7 @@ cmd_ca(int argc, char **argv)
 		cmd_error("ca: expected one of path, show, export, regenerate");
 		return EXIT_USAGE;
 	}
-	owner_of(&uid, &gid);
+	cmd_invoker(&uid, &gid);
 	if (ca_dir(uid, dir, sizeof(dir), &err) < 0) {
 		cmd_error("%s", err.msg);
 		return EXIT_INTERNAL;

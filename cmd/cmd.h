@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "policy.h"
 
@@ -20,6 +21,8 @@ struct options {
 	const char **op_listen_tls; size_t op_nlisten_tls;
 	const char **op_resolve;    size_t op_nresolve;
 	const char  *op_request_log;
+	const char  *op_audit_db;   /* --audit-db */
+	bool         op_no_audit;
 	const char **op_ca_files;   size_t op_nca_files;
 	double       op_timeout;    /* seconds; 0 for none */
 	const char  *op_user;       /* --user */
@@ -39,6 +42,10 @@ int cmd_server(const struct options *);
 int cmd_weak(const struct options *);
 int cmd_strong(const struct options *);
 int cmd_ca(int argc, char **argv);
+
+/* Under sudo, the user who ran sudo, whose CA and audit database httpjail uses in
+ * their own directories; else -1 and -1 (ourselves). */
+void cmd_invoker(uid_t *uid, gid_t *gid);
 
 /* The CA of the invoking user (under sudo: of $SUDO_UID), made on first use. */
 struct ca *cmd_ca_load(struct errbuf *err);

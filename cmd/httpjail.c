@@ -29,6 +29,8 @@ enum {
 	OPT_TIMEOUT,
 	OPT_CA_FILE,
 	OPT_USER,
+	OPT_AUDIT_DB,
+	OPT_NO_AUDIT,
 };
 
 static const struct option longopts[] = {
@@ -48,6 +50,8 @@ static const struct option longopts[] = {
 	{ "timeout",          required_argument, NULL, OPT_TIMEOUT },
 	{ "ca-file",          required_argument, NULL, OPT_CA_FILE },
 	{ "user",             required_argument, NULL, OPT_USER },
+	{ "audit-db",         required_argument, NULL, OPT_AUDIT_DB },
+	{ "no-audit",         no_argument,       NULL, OPT_NO_AUDIT },
 	{ "verbose",          no_argument,       NULL, 'v' },
 	{ "quiet",            no_argument,       NULL, 'q' },
 	{ "help",             no_argument,       NULL, 'h' },
@@ -74,6 +78,8 @@ static const char usage_text[] =
 	"      --listen-tls ADDR:PORT  --server's transparent address (default 127.0.0.1:8443)\n"
 	"      --resolve HOST:PORT:ADDR  connect to ADDR for HOST:PORT (repeatable)\n"
 	"      --request-log FILE   append one line per decision to FILE\n"
+	"      --audit-db PATH      record decisions in PATH (default ~/.local/state/httpjail/audit.db)\n"
+	"      --no-audit           record nothing in the audit database\n"
 	"      --dry-run            decide and record every request, block none\n"
 	"      --log-only           decide nothing: allow and record every request\n"
 	"      --timeout SECONDS    stop COMMAND after this long (exit 124)\n"
@@ -200,6 +206,12 @@ parse(int argc, char **argv, struct options *op, bool *test)
 			break;
 		case OPT_USER:
 			op->op_user = optarg;
+			break;
+		case OPT_AUDIT_DB:
+			op->op_audit_db = optarg;
+			break;
+		case OPT_NO_AUDIT:
+			op->op_no_audit = true;
 			break;
 		case OPT_CA_FILE:
 			if (push(&op->op_ca_files, &op->op_nca_files, optarg) < 0)

@@ -18,6 +18,8 @@
 #include <openssl/x509.h>
 
 #include "addr.h"
+#include "audit.h"
+#include "audit_cmd.h"
 #include "ca.h"
 #include "cmd.h"
 #include "dns.h"
@@ -34,6 +36,7 @@ struct run {
 	struct proxy         *rn_px;
 	struct ev_loop       *rn_loop;
 	FILE                 *rn_log;
+	struct audit         *rn_audit;     /* NULL under --no-audit */
 	struct proxy_pin     *rn_pins;
 	size_t                rn_npins;
 	struct ca            *rn_ca;
@@ -76,14 +79,24 @@ timestamp(char *out, size_t outsz)
 	         (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-static void
+static uint64_t
 on_decision(const struct proxy_event *pe, void *arg)
 {
 	struct run *rn = arg;
 	const struct request *rq = pe->pe_rq;
 	bool blocked = pe->pe_verdict == VERDICT_DENY && pe->pe_enforced;
+	uint64_t token = 0;
 	char ts[64];
 
+	if (rn->rn_audit != NULL) {
+		struct audit_decision ad = {
+			.ad_rq = rq, .ad_verdict = pe->pe_verdict, .ad_enforced = pe->pe_enforced,
+			.ad_rule = pe->pe_rule, .ad_engine = pe->pe_engine,
+			.ad_reason = pe->pe_reason, .ad_hook_exit = pe->pe_hook_exit,
+			.ad_decide_us = pe->pe_decide_us,
+		};
+		token = audit_add(rn->rn_audit, &ad);
+	}
 	if (rn->rn_log != NULL) {
 		timestamp(ts, sizeof(ts));
 		fprintf(rn->rn_log, "%s %c %.*s %.*s\n", ts, blocked ? '-' : '+',
@@ -111,6 +124,46 @@ on_decision(const struct proxy_event *pe, void *arg)
 		        (int)rq->rq_method.len, rq->rq_method.ptr, (int)rq->rq_url.len,
 		        rq->rq_url.ptr, why);
 	}
+	return token;
+}
+
+static void
+on_end(const struct proxy_end *pn, void *arg)
+{
+	struct run *rn = arg;
+
+	if (rn->rn_audit != NULL)
+		audit_end(rn->rn_audit, pn->pn_token, pn->pn_status, pn->pn_bytes_up,
+		          pn->pn_bytes_down, end_reason_str(pn->pn_end));
+}
+
+/* Ends the run's row with RC. Decisions the audit could not keep make the run a
+ * failure: the record is the point of the run. */
+static int
+audit_finish(struct run *rn, int rc)
+{
+	struct errbuf err;
+
+	if (rn->rn_audit == NULL)
+		return rc;
+	if (audit_close(rn->rn_audit, rc, &err) < 0) {
+		cmd_error("%s", err.msg);
+		rc = EXIT_INTERNAL;
+	}
+	rn->rn_audit = NULL;
+	return rc;
+}
+
+static int
+audit_go(struct run *rn)
+{
+	struct errbuf err;
+
+	if (rn->rn_audit != NULL && audit_start(rn->rn_audit, &err) < 0) {
+		cmd_error("%s", err.msg);
+		return EXIT_INTERNAL;
+	}
+	return 0;
 }
 
 /* --resolve HOST:PORT:ADDR, as curl takes it. */
@@ -198,6 +251,11 @@ run_setup(struct run *rn, const struct options *op)
 		cmd_error("--request-log %s: %s", op->op_request_log, strerror(errno));
 		return EXIT_USAGE;
 	}
+	/* Before anything runs: a run that cannot be recorded does not start. */
+	if (!op->op_no_audit && (rn->rn_audit = cmd_audit_begin(op, rn->rn_po, &err)) == NULL) {
+		cmd_error("%s", err.msg);
+		return EXIT_INTERNAL;
+	}
 	if (getentropy(rnd, sizeof(rnd)) == 0)
 		snprintf(rn->rn_run_id, sizeof(rn->rn_run_id), "%02x%02x%02x%02x%02x%02x%02x%02x",
 		         rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
@@ -213,6 +271,7 @@ run_setup(struct run *rn, const struct options *op)
 	po.po_npins = rn->rn_npins;
 	po.po_run_id = rn->rn_run_id;
 	po.po_on_decision = on_decision;
+	po.po_on_end = on_end;
 	po.po_arg = rn;
 	po.po_tls = rn->rn_tls;
 	po.po_intercept = rn->rn_ca != NULL;
@@ -349,9 +408,12 @@ cmd_server(const struct options *op)
 		rn.rn_sig[i].data = &rn;
 		ev_signal_start(rn.rn_loop, &rn.rn_sig[i]);
 	}
+	if ((rc = audit_go(&rn)) != 0)
+		goto out;
 	ev_run(rn.rn_loop, 0);
 	rc = 0;
 out:
+	rc = audit_finish(&rn, rc);
 	run_teardown(&rn);
 	return rc;
 }
@@ -546,10 +608,27 @@ on_dns(const struct dns_event *de, void *arg)
 {
 	struct run *rn = arg;
 
+	const char *type = de->de_qtype == 28 ? "AAAA" : de->de_qtype == 1 ? "A" : "other";
+
 	if (rn->rn_op->op_verbose > 0)
 		fprintf(stderr, "httpjail: dns %.*s %s %s\n", (int)de->de_name.len,
-		        de->de_name.ptr, de->de_qtype == 28 ? "AAAA" : de->de_qtype == 1 ? "A" :
-		        "other", de->de_answer);
+		        de->de_name.ptr, type, de->de_answer);
+	if (rn->rn_audit != NULL) {
+		char url[300];
+		int n = snprintf(url, sizeof(url), "dns:%.*s?type=%s", (int)de->de_name.len,
+		                 de->de_name.ptr, type);
+		struct request rq = {
+			.rq_method = slice_cstr(type), .rq_scheme = SLICE_LIT("dns"),
+			.rq_host = de->de_name, .rq_url = { url, n < (int)sizeof(url) ? (size_t)n :
+			                                         sizeof(url) - 1 },
+			.rq_port = 53, .rq_kind = REQ_DNS,
+		};
+		struct audit_decision ad = {
+			.ad_rq = &rq, .ad_verdict = VERDICT_ALLOW, .ad_enforced = true,
+			.ad_engine = "dns-stub", .ad_reason = de->de_answer, .ad_hook_exit = -1,
+		};
+		audit_add(rn->rn_audit, &ad);
+	}
 }
 
 /* As root, the command runs as --user, else as the user who ran sudo. */
@@ -791,6 +870,11 @@ run_command(const struct options *op, bool strong)
 		rn.rn_timeout.data = &rn;
 		ev_timer_start(rn.rn_loop, &rn.rn_timeout);
 	}
+	if ((rc = audit_go(&rn)) != 0) {
+		if (rn.rn_child > 0)
+			kill(rn.rn_child, SIGKILL);
+		goto out;
+	}
 	ev_run(rn.rn_loop, 0);
 	if (rn.rn_timed_out)
 		rc = 124;
@@ -803,6 +887,7 @@ run_command(const struct options *op, bool strong)
 	else
 		rc = EXIT_INTERNAL;
 out:
+	rc = audit_finish(&rn, rc);
 	if (env != NULL) {
 		for (char **e = env + added; *e; e++)
 			free(*e);

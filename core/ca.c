@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca.h"
+#include "xdg.h"
 
 #define CA_KEY          "ca-key.pem"
 #define CA_CERT         "ca-cert.pem"
@@ -98,63 +98,10 @@ ssl_error(struct errbuf *err, const char *fmt, ...)
 	errbuf_set(err, "%s: %s", what, detail);
 }
 
-/* The home directory in UID's passwd entry; it points into *BUFP, which the caller frees. */
-static const char *
-passwd_home(uid_t uid, bool self, char **bufp, struct errbuf *err)
-{
-	struct passwd pw, *res = NULL;
-	long max = sysconf(_SC_GETPW_R_SIZE_MAX);
-	size_t sz = max > 0 ? (size_t)max : 4096;
-	char *buf;
-	int e;
-
-	for (;;) {
-		if ((buf = realloc(*bufp, sz)) == NULL) {
-			errbuf_set(err, "out of memory");
-			return NULL;
-		}
-		*bufp = buf;
-		if ((e = getpwuid_r(uid, &pw, buf, sz, &res)) != ERANGE || sz >= 1 << 20)
-			break;
-		sz *= 2;
-	}
-	if (res != NULL && pw.pw_dir != NULL && pw.pw_dir[0] != '\0')
-		return pw.pw_dir;
-	if (e != 0)
-		errbuf_set(err, "cannot read the passwd entry of uid %u: %s",
-		           (unsigned)uid, strerror(e));
-	else if (self)
-		errbuf_set(err, "no home directory for the CA: HOME is not set and uid %u "
-		           "has no home in the passwd database (set HOME or XDG_CONFIG_HOME)",
-		           (unsigned)uid);
-	else
-		errbuf_set(err, "no home directory for the CA: uid %u has no home in the "
-		           "passwd database", (unsigned)uid);
-	return NULL;
-}
-
 int
 ca_dir(uid_t owner, char *out, size_t outsz, struct errbuf *err)
 {
-	bool self = owner == (uid_t)-1 || owner == getuid();
-	const char *xdg = self ? getenv("XDG_CONFIG_HOME") : NULL;
-	const char *base = self ? getenv("HOME") : NULL, *sub = ".config/httpjail";
-	char *pwbuf = NULL;
-	int n = -1;
-
-	/* The XDG base directory spec says to ignore a relative path. */
-	if (xdg != NULL && xdg[0] == '/') {
-		base = xdg;
-		sub = "httpjail";
-	} else if (base == NULL || base[0] == '\0')
-		base = passwd_home(self ? getuid() : owner, self, &pwbuf, err);
-	if (base != NULL &&
-	    ((n = snprintf(out, outsz, "%s/%s", base, sub)) < 0 || (size_t)n >= outsz)) {
-		errbuf_set(err, "%s/%s: path too long", base, sub);
-		n = -1;
-	}
-	free(pwbuf);
-	return n < 0 ? -1 : 0;
+	return xdg_dir(owner, "XDG_CONFIG_HOME", ".config", "for the CA", out, outsz, err);
 }
 
 /*

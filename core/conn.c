@@ -175,10 +175,12 @@ fill(int fd, SSL *ssl, struct buf *b, bool *eof, bool *wantw)
 	return 0;
 }
 
-/* Writes OUT first, then the first N bytes of BODY; consumes what was written.
- * Returns -1 when the peer is gone; sets *WANTR when TLS must read to go on. */
+/* Writes OUT first, then the first N bytes of BODY; consumes what was written and
+ * adds it to *COUNT. Returns -1 when the peer is gone; sets *WANTR when TLS must read
+ * to go on. */
 static int
-flush(int fd, SSL *ssl, struct buf *out, struct buf *body, size_t *n, bool *wantr)
+flush(int fd, SSL *ssl, struct buf *out, struct buf *body, size_t *n, bool *wantr,
+      uint64_t *count)
 {
 	*wantr = false;
 	/* A head and a small body in one TLS record rather than two. */
@@ -218,6 +220,7 @@ flush(int fd, SSL *ssl, struct buf *out, struct buf *body, size_t *n, bool *want
 			if (w < 0)
 				return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		}
+		*count += (uint64_t)w;
 		from_out = (size_t)w < out->b_len ? (size_t)w : out->b_len;
 		buf_consume(out, from_out);
 		buf_consume(body, (size_t)w - from_out);
@@ -244,13 +247,15 @@ ufill(struct conn *cn)
 static int
 cflush(struct conn *cn, struct buf *body, size_t *n)
 {
-	return flush(cn->cn_cfd, cn->cn_cssl, &cn->cn_cout, body, n, &cn->cn_c_want_r);
+	return flush(cn->cn_cfd, cn->cn_cssl, &cn->cn_cout, body, n, &cn->cn_c_want_r,
+	             &cn->cn_bytes_down);
 }
 
 static int
 uflush(struct conn *cn, struct buf *body, size_t *n)
 {
-	return flush(cn->cn_ufd, cn->cn_ussl, &cn->cn_uout, body, n, &cn->cn_u_want_r);
+	return flush(cn->cn_ufd, cn->cn_ussl, &cn->cn_uout, body, n, &cn->cn_u_want_r,
+	             &cn->cn_bytes_up);
 }
 
 /* Ends a direction: FIN on plain TCP, close_notify on TLS. */
@@ -311,6 +316,8 @@ respond(struct conn *cn, int status, const char *phrase, const char *reason,
 		after = AFTER_CLOSE;
 	cn->cn_state = CS_LOCAL;
 	cn->cn_after = after;
+	if (cn->cn_ex != NULL)
+		cn->cn_ex->ex_status = status;
 }
 
 /* A request we answer without forwarding: the connection survives only when no body
@@ -333,6 +340,10 @@ conn_fail(struct conn *cn, int status, enum end_reason why, const char *detail)
 	char body[1024];
 	int n;
 
+	if (ex != NULL) {
+		ex->ex_failed = true;
+		ex->ex_end = why;
+	}
 	if (cn->cn_ufd >= 0)
 		upstream_release(cn, false);
 	/* A tunnel or a response already under way has nothing to answer with. */
@@ -415,11 +426,14 @@ report(struct conn *cn, enum verdict v, bool enforced, const char *engine,
 		.pe_rule = ex->ex_dc.dc_rule,
 		.pe_engine = engine,
 		.pe_reason = reason,
+		.pe_hook_exit = ex->ex_hooked ? ex->ex_hr.hr_exit : -1,
 		.pe_decide_us = (uint64_t)((ev_time() - ex->ex_decide_start) * 1e6),
 	};
 
 	if (px->px_opts.po_on_decision != NULL)
-		px->px_opts.po_on_decision(&pe, px->px_opts.po_arg);
+		ex->ex_token = px->px_opts.po_on_decision(&pe, px->px_opts.po_arg);
+	ex->ex_up0 = cn->cn_bytes_up;
+	ex->ex_down0 = cn->cn_bytes_down;
 }
 
 static void
@@ -456,6 +470,8 @@ decided(struct conn *cn)
 		return;
 	}
 	if (ex->ex_dc.dc_verdict == VERDICT_DENY && enforced) {
+		ex->ex_failed = true;
+		ex->ex_end = END_DENIED;
 		respond_denied(cn, strcmp(reason, "default") == 0 ? "default deny" : reason);
 		return;
 	}
@@ -527,6 +543,8 @@ decide_start(struct conn *cn)
 	memset(&ex->ex_dc, 0, sizeof(ex->ex_dc));
 	if (names_us(px, ex->ex_host, ex->ex_port)) {
 		ex->ex_dc.dc_verdict = VERDICT_DENY;
+		ex->ex_failed = true;
+		ex->ex_end = END_LOOP;
 		report(cn, VERDICT_DENY, true, "loop", "loop");
 		respond_denied(cn, "loop");
 		return;
@@ -849,6 +867,13 @@ tunnel_exchange(struct conn *cn, const char *scheme, struct slice host, uint16_t
 	}
 	ex->ex_connect = true;
 	ex->ex_req_done = true;
+	if (cn->cn_carry_token != 0) {
+		ex->ex_token = cn->cn_carry_token;
+		ex->ex_up0 = cn->cn_carry_up0;
+		ex->ex_down0 = cn->cn_carry_down0;
+		ex->ex_status = 200;
+		cn->cn_carry_token = 0;
+	}
 	return build_request(cn, "CONNECT", scheme, host, port,
 	                     strcmp(scheme, "tcp") ? SLICE_LIT("/") : SLICE_LIT(""),
 	                     SLICE_LIT(""));
@@ -1156,6 +1181,7 @@ response_head(struct conn *cn)
 	}
 	buf_commit(&cn->cn_cout, (size_t)w);
 	buf_consume(&cn->cn_u2c, (size_t)n);
+	ex->ex_status = rs->hs_status;
 	if (rs->hs_status == 101) {
 		ex->ex_resp_head = ex->ex_resp_done = true;
 		cn->cn_state = CS_TUNNEL;
@@ -1292,6 +1318,12 @@ state_local(struct conn *cn)
 		exch_end(cn);
 		return 1;
 	case AFTER_PEEK:
+		if (cn->cn_ex != NULL && cn->cn_ex->ex_token != 0) {
+			cn->cn_carry_token = cn->cn_ex->ex_token;
+			cn->cn_carry_up0 = cn->cn_ex->ex_up0;
+			cn->cn_carry_down0 = cn->cn_ex->ex_down0;
+			cn->cn_ex->ex_token = 0;
+		}
 		exch_free(cn);
 		cn->cn_state = CS_PEEK;
 		set_timer(cn, PEEK_S);
@@ -1406,6 +1438,26 @@ conn_run(struct conn *cn)
 	conn_leave(cn);
 }
 
+/* Tells whoever took the decision's token how the exchange ended. */
+static void
+exch_report_end(struct conn *cn, struct exch *ex)
+{
+	struct proxy *px = cn->cn_px;
+	struct proxy_end pn = {
+		.pn_token = ex->ex_token,
+		.pn_status = ex->ex_status,
+		.pn_bytes_up = cn->cn_bytes_up - ex->ex_up0,
+		.pn_bytes_down = cn->cn_bytes_down - ex->ex_down0,
+		.pn_end = ex->ex_end,
+	};
+
+	/* Ended without a failure of its own: complete, or cut short by one side. */
+	if (!ex->ex_failed)
+		pn.pn_end = ex->ex_resp_done || cn->cn_state == CS_TUNNEL ? END_OK :
+		            cn->cn_ueof ? END_UPSTREAM_CLOSED : END_CLIENT_CLOSED;
+	px->px_opts.po_on_end(&pn, px->px_opts.po_arg);
+}
+
 static void
 exch_free(struct conn *cn)
 {
@@ -1413,6 +1465,8 @@ exch_free(struct conn *cn)
 
 	if (ex == NULL)
 		return;
+	if (ex->ex_token != 0 && cn->cn_px->px_opts.po_on_end != NULL)
+		exch_report_end(cn, ex);
 	if (ex->ex_hook != NULL)
 		hook_cancel(ex->ex_hook);
 	if (ex->ex_resolve != NULL)
@@ -1666,6 +1720,11 @@ conn_destroy(struct conn *cn)
 	ev_io_stop(loop, &cn->cn_uwio);
 	ev_timer_stop(loop, &cn->cn_timer);
 	exch_free(cn);
+	if (cn->cn_carry_token != 0 && px->px_opts.po_on_end != NULL) {
+		struct proxy_end pn = { cn->cn_carry_token, 200, cn->cn_bytes_up - cn->cn_carry_up0,
+		                        cn->cn_bytes_down - cn->cn_carry_down0, END_OK };
+		px->px_opts.po_on_end(&pn, px->px_opts.po_arg);
+	}
 	if (cn->cn_ufd >= 0) {
 		ev_io_stop(loop, &cn->cn_urio);
 		if (cn->cn_uidle) {

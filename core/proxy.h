@@ -48,9 +48,21 @@ struct proxy_event {
 	const struct rule    *pe_rule;      /* NULL: the default, or no rule was asked */
 	const char           *pe_engine;    /* "policy", "log-only", "loop" */
 	const char           *pe_reason;    /* one line: "rule", "default", "hook error: exit 3" */
+	int                   pe_hook_exit; /* the last hook's exit code; -1: none ran */
 	uint64_t              pe_decide_us;
 };
-typedef void proxy_event_cb(const struct proxy_event *, void *arg);
+/* Returns a token for the exchange's end event (0: none wanted). */
+typedef uint64_t proxy_event_cb(const struct proxy_event *, void *arg);
+
+/* The exchange a decision was for is over. */
+struct proxy_end {
+	uint64_t         pn_token;     /* what proxy_event_cb returned */
+	int              pn_status;    /* HTTP status sent to the client; 0: none */
+	uint64_t         pn_bytes_up;  /* written to the upstream, heads included */
+	uint64_t         pn_bytes_down;/* written to the client, heads included */
+	enum end_reason  pn_end;
+};
+typedef void proxy_end_cb(const struct proxy_end *, void *arg);
 
 /* --resolve HOST:PORT:ADDR */
 struct proxy_pin {
@@ -67,6 +79,7 @@ struct proxy_opts {
 	size_t                  po_npins;
 	const char             *po_run_id;
 	proxy_event_cb         *po_on_decision;
+	proxy_end_cb           *po_on_end;       /* called only for a nonzero token */
 	void                   *po_arg;
 	/* TLS contexts (borrowed): NULL for a proxy that never speaks TLS itself. */
 	struct tls             *po_tls;

@@ -90,6 +90,11 @@ struct exch {
 	struct hook            *ex_hook;
 	bool                    ex_hooked;            /* ex_hr holds a hook's answer */
 	ev_tstamp               ex_decide_start;
+	uint64_t                ex_token;             /* from po_on_decision; 0: none */
+	uint64_t                ex_up0, ex_down0;     /* cn_bytes_* when it was decided */
+	int                     ex_status;            /* sent to the client; 0: none yet */
+	bool                    ex_failed;            /* ex_end says why it ended early */
+	enum end_reason         ex_end;
 	struct resolve_q       *ex_resolve;
 	size_t                  ex_naddrs, ex_next_addr;
 	bool                    ex_pinned;            /* addresses from --resolve */
@@ -129,6 +134,9 @@ struct conn {
 	struct buf              cn_c2u, cn_u2c;       /* bytes read from client / upstream */
 	struct buf              cn_cout, cn_uout;     /* bytes we made for client / upstream */
 	bool                    cn_ceof, cn_ueof;     /* read side ended */
+	uint64_t                cn_bytes_up, cn_bytes_down;  /* written to each side */
+	/* A decided CONNECT's token, carried over its 200 to the tunnel that follows. */
+	uint64_t                cn_carry_token, cn_carry_up0, cn_carry_down0;
 	bool                    cn_cshut, cn_ushut;   /* write side shut */
 	struct sockaddr_storage cn_peer;
 	char                    cn_peer_text[64];

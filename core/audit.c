@@ -1,0 +1,863 @@
+/* audit: see audit.h. The loop appends rows to a queue under a mutex; the writer
+ * thread takes the whole queue by count or by a short timer and writes it in one
+ * transaction. A row whose exchange ends before that is written once, complete;
+ * later ends become UPDATEs. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "regex.h"
+#include "xdg.h"
+
+#define BATCH_ROWS   512      /* a transaction this big is written at once */
+#define BATCH_MS     200      /* else what is queued is written this often */
+#define BUSY_MS      10000    /* another run holding the write lock */
+#define BUSY_RETRIES 6
+
+/* A decision waiting for the writer; its strings live in s_text. */
+struct qrow {
+	uint64_t        q_seq;
+	struct timespec q_ts;
+	enum req_kind   q_kind;
+	enum verdict    q_verdict;
+	bool            q_enforced, q_ended;
+	uint16_t        q_port;
+	size_t          q_rule_index;  /* 1-based; 0 for none */
+	int             q_hook_exit;
+	int             q_status;
+	uint64_t        q_decide_us, q_up, q_down;
+	const char     *q_outcome;     /* static */
+	/* method scheme host path query url requester rule_source rule_text engine reason */
+	const char     *q_str[11];
+	char            q_text[];
+};
+
+/* An exchange that ended after its row was taken by the writer. */
+struct qend {
+	uint64_t    e_seq;
+	int         e_status;
+	uint64_t    e_up, e_down;
+	const char *e_outcome;
+};
+
+/* Rows written while their exchange was still open: seq -> rowid, seq ascending. */
+struct openrow {
+	uint64_t o_seq;
+	int64_t  o_rowid;
+};
+
+struct audit {
+	sqlite3         *au_db;
+	char             au_path[4096];
+	int64_t          au_run;
+	pthread_t        au_thread;
+	bool             au_started;
+	pthread_mutex_t  au_mu;
+	pthread_cond_t   au_cv;
+	bool             au_stop;
+	uint64_t         au_seq;
+	struct qrow    **au_q;
+	size_t           au_nq, au_capq;
+	struct qend     *au_ends;
+	size_t           au_nends, au_capends;
+	/* Writer thread only. */
+	sqlite3_stmt    *au_ins, *au_upd;
+	struct openrow  *au_open;
+	size_t           au_nopen, au_capopen;
+	uint64_t         au_lost;
+	char             au_error[300];
+};
+
+static const char *const schema_v1[] = {
+	"CREATE TABLE runs(id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT,"
+	" mode TEXT NOT NULL, command TEXT NOT NULL, cwd TEXT, user TEXT, policy TEXT,"
+	" policy_sha256 TEXT, dry_run INTEGER NOT NULL, exit_code INTEGER)",
+	"CREATE TABLE decisions(id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL"
+	" REFERENCES runs(id), ts TEXT NOT NULL, kind TEXT NOT NULL, method TEXT,"
+	" scheme TEXT, host TEXT, port INTEGER, path TEXT, url TEXT, verdict TEXT NOT NULL,"
+	" enforced INTEGER NOT NULL, rule_index INTEGER, rule_source TEXT, rule_text TEXT,"
+	" engine TEXT, reason TEXT, hook_exit INTEGER, decide_us INTEGER, status INTEGER,"
+	" bytes_up INTEGER, bytes_down INTEGER)",
+	NULL,
+};
+
+/* From version 1 to 2; every step of a later version goes after these. */
+static const char *const migrate_v2[] = {
+	"ALTER TABLE runs ADD COLUMN log_only INTEGER NOT NULL DEFAULT 0",
+	"ALTER TABLE runs ADD COLUMN hostname TEXT",
+	"ALTER TABLE runs ADD COLUMN version TEXT",
+	"ALTER TABLE runs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0",
+	"ALTER TABLE decisions ADD COLUMN query TEXT",
+	"ALTER TABLE decisions ADD COLUMN requester TEXT",
+	"ALTER TABLE decisions ADD COLUMN outcome TEXT",
+	"CREATE INDEX IF NOT EXISTS decisions_run ON decisions(run_id)",
+	"CREATE INDEX IF NOT EXISTS decisions_host ON decisions(host)",
+	NULL,
+};
+
+static const char *
+kind_str(enum req_kind k)
+{
+	switch (k) {
+	case REQ_HTTP:    return "http";
+	case REQ_HTTPS:   return "https";
+	case REQ_CONNECT: return "connect";
+	case REQ_TCP:     return "tcp";
+	case REQ_DNS:     return "dns";
+	}
+	return "?";
+}
+
+static void
+rfc3339(const struct timespec *ts, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (int)(ts->tv_nsec / 1000000) % 1000);
+}
+
+static void
+now3339(char *out, size_t outsz)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rfc3339(&ts, out, outsz);
+}
+
+static int
+exec_all(sqlite3 *db, const char *const *sql)
+{
+	for (; *sql != NULL; sql++)
+		if (sqlite3_exec(db, *sql, NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+	return 0;
+}
+
+static int64_t
+pragma_int(sqlite3 *db, const char *sql, int *rc)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+
+	if ((*rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return 0;
+	if ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = sqlite3_column_int64(st, 0);
+		*rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* What the file is: 1 ours at VERSION, 0 empty, -1 not ours or unreadable. */
+static int
+identify(sqlite3 *db, const char *path, int64_t *version, struct errbuf *err)
+{
+	int rc;
+	int64_t app = pragma_int(db, "PRAGMA application_id", &rc), tables = 0, ours = 0;
+
+	if (rc == SQLITE_OK)
+		*version = pragma_int(db, "PRAGMA user_version", &rc);
+	if (rc == SQLITE_OK)
+		tables = pragma_int(db, "SELECT count(*) FROM sqlite_master", &rc);
+	if (rc == SQLITE_OK)
+		ours = pragma_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+		                  " AND name IN ('runs', 'decisions')", &rc);
+	if (rc != SQLITE_OK) {
+		errbuf_set(err, "%s: cannot read the audit database: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (app == 0 && tables == 0)
+		return 0;
+	if ((app == AUDIT_APPLICATION_ID || (app == 0 && *version == 1)) && ours == 2) {
+		if (*version > AUDIT_SCHEMA_VERSION) {
+			errbuf_set(err, "%s: audit schema %lld is newer than this httpjail's (%d)",
+			           path, (long long)*version, AUDIT_SCHEMA_VERSION);
+			return -1;
+		}
+		return 1;
+	}
+	errbuf_set(err, "%s: not an httpjail audit database", path);
+	return -1;
+}
+
+/* Creates the schema or brings it up to date, in one transaction that re-reads the
+ * version, so that two runs starting at once do it once. */
+static int
+upgrade(sqlite3 *db, const char *path, struct errbuf *err)
+{
+	char sql[64];
+	int64_t version = 0;
+	int kind;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if ((kind = identify(db, path, &version, err)) < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (kind == 0 && exec_all(db, schema_v1) < 0)
+		goto fail;
+	if ((kind == 0 || version < 2) && exec_all(db, migrate_v2) < 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", AUDIT_SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", AUDIT_APPLICATION_ID);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	errbuf_set(err, "%s: cannot write the audit database: %s", path, sqlite3_errmsg(db));
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* regexp(PATTERN, TEXT), so that `X REGEXP Y` works: 1 on a match. */
+static void
+sql_regexp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *pat = (const char *)sqlite3_value_text(argv[0]);
+	const unsigned char *subj = sqlite3_value_text(argv[1]);
+	struct regex *re = sqlite3_get_auxdata(ctx, 0);
+	struct regex_md *md;
+	struct errbuf err;
+	size_t off;
+	int m;
+
+	(void)argc;
+	if (pat == NULL || subj == NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	if (re == NULL) {
+		if ((re = regex_new(pat, &off, &err)) == NULL) {
+			sqlite3_result_error(ctx, err.msg, -1);
+			return;
+		}
+		sqlite3_set_auxdata(ctx, 0, re, (void (*)(void *))regex_free);
+		/* SQLite may drop it at once: fetch it back rather than keep a dangling one. */
+		if ((re = sqlite3_get_auxdata(ctx, 0)) == NULL &&
+		    (re = regex_new(pat, &off, &err)) == NULL) {
+			sqlite3_result_error(ctx, err.msg, -1);
+			return;
+		}
+	}
+	if ((md = regex_md_new()) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	m = regex_match(re, (struct slice){ (const char *)subj,
+	                (size_t)sqlite3_value_bytes(argv[1]) }, md);
+	regex_md_free(md);
+	if (sqlite3_get_auxdata(ctx, 0) != re)
+		regex_free(re);
+	sqlite3_result_int(ctx, m == 1);
+}
+
+/* Opens PATH with FLAGS and makes it usable: ours, current schema, WAL. */
+static sqlite3 *
+db_open(const char *path, int flags, struct errbuf *err)
+{
+	sqlite3 *db = NULL;
+	int64_t version = 0;
+	int rc = sqlite3_open_v2(path, &db, flags, NULL), kind;
+
+	if (rc != SQLITE_OK) {
+		int e = db ? sqlite3_system_errno(db) : 0;
+		errbuf_set(err, "%s: cannot open the audit database: %s", path,
+		           e ? strerror(e) : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, BUSY_MS);
+	sqlite3_create_function(db, "regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+	                        sql_regexp, NULL, NULL);
+	/* Read before anything is written, so that a foreign file is left as it was. */
+	if ((kind = identify(db, path, &version, err)) < 0)
+		goto fail;
+	if ((flags & SQLITE_OPEN_READWRITE) == 0) {
+		if (kind == 1 && version == AUDIT_SCHEMA_VERSION)
+			return db;
+		errbuf_set(err, kind == 0 ? "%s: the audit database is empty" :
+		           "%s: the audit database has an older schema and is read-only here", path);
+		goto fail;
+	}
+	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		errbuf_set(err, "%s: cannot use the audit database: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if ((kind == 0 || version < AUDIT_SCHEMA_VERSION) && upgrade(db, path, err) < 0)
+		goto fail;
+	return db;
+fail:
+	sqlite3_close(db);
+	return NULL;
+}
+
+sqlite3 *
+audit_open_db(const char *path, struct errbuf *err)
+{
+	struct errbuf e2;
+	sqlite3 *db;
+
+	if (access(path, F_OK) < 0) {
+		errbuf_set(err, "%s: no audit database here (%s)", path, strerror(errno));
+		return NULL;
+	}
+	if ((db = db_open(path, SQLITE_OPEN_READWRITE, err)) != NULL)
+		return db;
+	/* A database someone else wrote, read-only to us, is still readable. */
+	if (access(path, W_OK) < 0 && (db = db_open(path, SQLITE_OPEN_READONLY, &e2)) != NULL)
+		return db;
+	return NULL;
+}
+
+int
+audit_default_path(uid_t owner, char *out, size_t outsz, struct errbuf *err)
+{
+	const char *env = getenv("HTTPJAIL_AUDIT_DB");
+	char dir[4000];
+
+	if (env != NULL && env[0] != '\0') {
+		if (snprintf(out, outsz, "%s", env) >= (int)outsz) {
+			errbuf_set(err, "HTTPJAIL_AUDIT_DB: path too long");
+			return -1;
+		}
+		return 0;
+	}
+	if (xdg_dir(owner, "XDG_STATE_HOME", ".local/state", "for the audit database", dir,
+	            sizeof(dir), err) < 0)
+		return -1;
+	snprintf(out, outsz, "%s/audit.db", dir);
+	return 0;
+}
+
+/* Appends S as a JSON string to the text being built in SB. */
+static void
+json_str(sqlite3_str *sb, const char *s)
+{
+	sqlite3_str_appendchar(sb, 1, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			sqlite3_str_appendf(sb, "\\%c", c);
+		else if (c < 0x20)
+			sqlite3_str_appendf(sb, "\\u%04x", c);
+		else
+			sqlite3_str_appendchar(sb, 1, (char)c);
+	}
+	sqlite3_str_appendchar(sb, 1, '"');
+}
+
+static int
+insert_run(struct audit *au, const struct audit_run *ar, struct errbuf *err)
+{
+	static const char sql[] =
+		"INSERT INTO runs(started_at, mode, command, cwd, user, policy, policy_sha256,"
+		" dry_run, log_only, hostname, version) VALUES(?,?,?,?,?,?,?,?,?,?,?)";
+	sqlite3_str *cmd = sqlite3_str_new(au->au_db);
+	char started[80], host[256] = "";
+	sqlite3_stmt *st = NULL;
+	char *command;
+	int rc;
+
+	sqlite3_str_appendchar(cmd, 1, '[');
+	for (size_t i = 0; ar->ar_argv != NULL && ar->ar_argv[i] != NULL; i++) {
+		if (i > 0)
+			sqlite3_str_appendchar(cmd, 1, ',');
+		json_str(cmd, ar->ar_argv[i]);
+	}
+	sqlite3_str_appendchar(cmd, 1, ']');
+	command = sqlite3_str_finish(cmd);
+	now3339(started, sizeof(started));
+	gethostname(host, sizeof(host) - 1);
+	rc = sqlite3_prepare_v2(au->au_db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, started, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, ar->ar_mode, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, command ? command : "[]", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, ar->ar_cwd, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, ar->ar_user, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, ar->ar_policy, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, ar->ar_policy_sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 8, ar->ar_dry_run);
+		sqlite3_bind_int(st, 9, ar->ar_log_only);
+		sqlite3_bind_text(st, 10, host, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 11, HTTPJAIL_VERSION, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	sqlite3_free(command);
+	if (rc != SQLITE_DONE) {
+		errbuf_set(err, "%s: cannot write the audit database: %s", au->au_path,
+		           sqlite3_errmsg(au->au_db));
+		return -1;
+	}
+	au->au_run = sqlite3_last_insert_rowid(au->au_db);
+	return 0;
+}
+
+/* The files SQLite made for PATH belong to the user httpjail works for. */
+static int
+give_files(const char *path, uid_t owner, gid_t group, struct errbuf *err)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char p[4200];
+
+	if (owner == (uid_t)-1 && group == (gid_t)-1)
+		return 0;
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		if (lchown(p, owner, group) < 0 && errno != ENOENT) {
+			errbuf_set(err, "%s: cannot change owner: %s", p, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct audit *
+audit_open(const char *path, uid_t owner, gid_t group, const struct audit_run *ar,
+           struct errbuf *err)
+{
+	struct audit *au = calloc(1, sizeof(*au));
+	char dir[4096], *slash;
+	bool fresh = access(path, F_OK) < 0;
+
+	if (au == NULL) {
+		errbuf_set(err, "out of memory");
+		return NULL;
+	}
+	snprintf(au->au_path, sizeof(au->au_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (access(dir, F_OK) < 0 && xdg_mkdirs(dir, owner, group, err) < 0)
+			goto fail;
+	}
+	au->au_db = db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+	if (au->au_db == NULL || insert_run(au, ar, err) < 0)
+		goto fail;
+	if ((fresh || owner != (uid_t)-1) && give_files(path, owner, group, err) < 0)
+		goto fail;
+	pthread_mutex_init(&au->au_mu, NULL);
+	pthread_cond_init(&au->au_cv, NULL);
+	return au;
+fail:
+	sqlite3_close(au->au_db);
+	free(au);
+	return NULL;
+}
+
+int64_t
+audit_run_id(const struct audit *au)
+{
+	return au->au_run;
+}
+
+uint64_t
+audit_add(struct audit *au, const struct audit_decision *ad)
+{
+	const struct request *rq = ad->ad_rq;
+	const struct rule *r = ad->ad_rule;
+	struct slice s[11] = {
+		rq->rq_method, rq->rq_scheme, rq->rq_host, rq->rq_path, rq->rq_query,
+		rq->rq_url, rq->rq_requester,
+		{ r ? rule_source(r) : "", r ? strlen(rule_source(r)) : 0 },
+		{ r ? rule_text(r) : "", r ? strlen(rule_text(r)) : 0 },
+		{ ad->ad_engine, strlen(ad->ad_engine) },
+		{ ad->ad_reason ? ad->ad_reason : "", ad->ad_reason ? strlen(ad->ad_reason) : 0 },
+	};
+	size_t len = 0;
+	struct qrow *q;
+	char *p;
+	uint64_t seq;
+
+	for (size_t i = 0; i < 11; i++)
+		len += s[i].len + 1;
+	if ((q = malloc(sizeof(*q) + len)) == NULL)
+		goto lost;
+	p = q->q_text;
+	for (size_t i = 0; i < 11; i++) {
+		if (s[i].len > 0)
+			memcpy(p, s[i].ptr, s[i].len);
+		p[s[i].len] = '\0';
+		q->q_str[i] = p;
+		p += s[i].len + 1;
+	}
+	clock_gettime(CLOCK_REALTIME, &q->q_ts);
+	q->q_kind = rq->rq_kind;
+	q->q_verdict = ad->ad_verdict;
+	q->q_enforced = ad->ad_enforced;
+	q->q_ended = false;
+	q->q_port = rq->rq_port;
+	q->q_rule_index = r ? rule_index(r) + 1 : 0;
+	q->q_hook_exit = ad->ad_hook_exit;
+	q->q_status = 0;
+	q->q_decide_us = ad->ad_decide_us;
+	q->q_up = q->q_down = 0;
+	q->q_outcome = NULL;
+	pthread_mutex_lock(&au->au_mu);
+	if (au->au_nq == au->au_capq) {
+		size_t cap = au->au_capq ? au->au_capq * 2 : 256;
+		struct qrow **nq = realloc(au->au_q, cap * sizeof(*nq));
+		if (nq == NULL) {
+			pthread_mutex_unlock(&au->au_mu);
+			free(q);
+			goto lost;
+		}
+		au->au_q = nq;
+		au->au_capq = cap;
+	}
+	q->q_seq = seq = ++au->au_seq;
+	au->au_q[au->au_nq++] = q;
+	if (au->au_nq == BATCH_ROWS)
+		pthread_cond_signal(&au->au_cv);
+	pthread_mutex_unlock(&au->au_mu);
+	return seq;
+lost:
+	pthread_mutex_lock(&au->au_mu);
+	au->au_lost++;
+	if (au->au_error[0] == '\0')
+		snprintf(au->au_error, sizeof(au->au_error), "out of memory");
+	pthread_mutex_unlock(&au->au_mu);
+	return 0;
+}
+
+void
+audit_end(struct audit *au, uint64_t token, int status, uint64_t bytes_up,
+          uint64_t bytes_down, const char *outcome)
+{
+	if (token == 0)
+		return;
+	pthread_mutex_lock(&au->au_mu);
+	/* Queued rows are in sequence, one per number. */
+	if (au->au_nq > 0 && token >= au->au_q[0]->q_seq &&
+	    token - au->au_q[0]->q_seq < au->au_nq) {
+		struct qrow *q = au->au_q[token - au->au_q[0]->q_seq];
+		q->q_ended = true;
+		q->q_status = status;
+		q->q_up = bytes_up;
+		q->q_down = bytes_down;
+		q->q_outcome = outcome;
+	} else {
+		if (au->au_nends == au->au_capends) {
+			size_t cap = au->au_capends ? au->au_capends * 2 : 64;
+			struct qend *ne = realloc(au->au_ends, cap * sizeof(*ne));
+			if (ne == NULL) {
+				pthread_mutex_unlock(&au->au_mu);
+				return;
+			}
+			au->au_ends = ne;
+			au->au_capends = cap;
+		}
+		au->au_ends[au->au_nends++] = (struct qend){ token, status, bytes_up,
+		                                             bytes_down, outcome };
+	}
+	pthread_mutex_unlock(&au->au_mu);
+}
+
+/* --- the writer thread --- */
+
+static void
+bind_opt_int(sqlite3_stmt *st, int i, bool present, int64_t v)
+{
+	if (present)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void
+bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s != NULL && s[0] != '\0')
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int
+insert_row(struct audit *au, const struct qrow *q)
+{
+	sqlite3_stmt *st = au->au_ins;
+	char ts[80];
+	int rc;
+
+	rfc3339(&q->q_ts, ts, sizeof(ts));
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, au->au_run);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, kind_str(q->q_kind), -1, SQLITE_STATIC);
+	for (int i = 0; i < 5; i++)   /* method scheme host path query */
+		bind_opt_text(st, 4 + i, q->q_str[i]);
+	sqlite3_bind_int(st, 9, q->q_port);
+	bind_opt_text(st, 10, q->q_str[5]);
+	sqlite3_bind_text(st, 11, q->q_verdict == VERDICT_ALLOW ? "allow" : "deny", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int(st, 12, q->q_enforced);
+	bind_opt_int(st, 13, q->q_rule_index > 0, (int64_t)q->q_rule_index);
+	bind_opt_text(st, 14, q->q_str[7]);
+	bind_opt_text(st, 15, q->q_str[8]);
+	bind_opt_text(st, 16, q->q_str[9]);
+	bind_opt_text(st, 17, q->q_str[10]);
+	bind_opt_int(st, 18, q->q_hook_exit >= 0, q->q_hook_exit);
+	sqlite3_bind_int64(st, 19, (int64_t)q->q_decide_us);
+	bind_opt_int(st, 20, q->q_ended && q->q_status > 0, q->q_status);
+	bind_opt_int(st, 21, q->q_ended, (int64_t)q->q_up);
+	bind_opt_int(st, 22, q->q_ended, (int64_t)q->q_down);
+	bind_opt_text(st, 23, q->q_str[6]);
+	bind_opt_text(st, 24, q->q_outcome);
+	rc = sqlite3_step(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+remember_open(struct audit *au, uint64_t seq, int64_t rowid)
+{
+	if (au->au_nopen == au->au_capopen) {
+		size_t cap = au->au_capopen ? au->au_capopen * 2 : 64;
+		struct openrow *no = realloc(au->au_open, cap * sizeof(*no));
+		if (no == NULL)
+			return -1;
+		au->au_open = no;
+		au->au_capopen = cap;
+	}
+	au->au_open[au->au_nopen++] = (struct openrow){ seq, rowid };
+	return 0;
+}
+
+/* The rowid of SEQ's row, taken out of the open set; 0 when it is not there. */
+static int64_t
+take_open(struct audit *au, uint64_t seq)
+{
+	size_t lo = 0, hi = au->au_nopen;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (au->au_open[mid].o_seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == au->au_nopen || au->au_open[lo].o_seq != seq)
+		return 0;
+	int64_t rowid = au->au_open[lo].o_rowid;
+	memmove(&au->au_open[lo], &au->au_open[lo + 1],
+	        (au->au_nopen - lo - 1) * sizeof(*au->au_open));
+	au->au_nopen--;
+	return rowid;
+}
+
+static int
+update_row(struct audit *au, int64_t rowid, const struct qend *e)
+{
+	sqlite3_stmt *st = au->au_upd;
+	int rc;
+
+	sqlite3_reset(st);
+	bind_opt_int(st, 1, e->e_status > 0, e->e_status);
+	sqlite3_bind_int64(st, 2, (int64_t)e->e_up);
+	sqlite3_bind_int64(st, 3, (int64_t)e->e_down);
+	bind_opt_text(st, 4, e->e_outcome);
+	sqlite3_bind_int64(st, 5, rowid);
+	rc = sqlite3_step(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+begin(sqlite3 *db)
+{
+	for (int i = 0; i < BUSY_RETRIES; i++) {
+		int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return 0;
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			return -1;
+	}
+	return -1;
+}
+
+/* Writes ROWS and ENDS in one transaction; on failure counts the rows as lost. */
+static void
+write_batch(struct audit *au, struct qrow **rows, size_t n, struct qend *ends, size_t nends)
+{
+	sqlite3 *db = au->au_db;
+	size_t open_before = au->au_nopen;
+	int rc = -1;
+
+	if (begin(db) == 0) {
+		rc = 0;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			if ((rc = insert_row(au, rows[i])) == 0 && !rows[i]->q_ended)
+				rc = remember_open(au, rows[i]->q_seq, sqlite3_last_insert_rowid(db));
+		}
+		for (size_t i = 0; i < nends && rc == 0; i++) {
+			int64_t rowid = take_open(au, ends[i].e_seq);
+			if (rowid > 0)
+				rc = update_row(au, rowid, &ends[i]);
+		}
+		for (int i = 0; rc == 0; i++) {
+			int c = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+			if (c == SQLITE_OK)
+				break;
+			if ((c != SQLITE_BUSY && c != SQLITE_LOCKED) || i == BUSY_RETRIES)
+				rc = -1;
+		}
+	}
+	if (rc == 0)
+		return;
+	pthread_mutex_lock(&au->au_mu);
+	if (au->au_error[0] == '\0')
+		snprintf(au->au_error, sizeof(au->au_error), "%s", sqlite3_errmsg(db));
+	au->au_lost += n;
+	pthread_mutex_unlock(&au->au_mu);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	au->au_nopen = open_before;
+}
+
+static void *
+writer(void *arg)
+{
+	struct audit *au = arg;
+	struct qrow **rows = NULL;
+	struct qend *ends = NULL;
+	size_t n, nends, caprows = 0, capends = 0;
+	bool stop;
+
+	for (;;) {
+		struct timespec until;
+
+		pthread_mutex_lock(&au->au_mu);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += BATCH_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!au->au_stop && au->au_nq < BATCH_ROWS &&
+		       pthread_cond_timedwait(&au->au_cv, &au->au_mu, &until) != ETIMEDOUT)
+			;
+		/* Swap the queues: the loop goes on filling the (emptied) other pair. */
+		struct qrow **tq = au->au_q;
+		struct qend *te = au->au_ends;
+		size_t tcap = au->au_capq, tcape = au->au_capends;
+		n = au->au_nq;
+		nends = au->au_nends;
+		au->au_q = rows;
+		au->au_capq = caprows;
+		au->au_nq = 0;
+		au->au_ends = ends;
+		au->au_capends = capends;
+		au->au_nends = 0;
+		rows = tq;
+		caprows = tcap;
+		ends = te;
+		capends = tcape;
+		stop = au->au_stop;
+		pthread_mutex_unlock(&au->au_mu);
+		if (n > 0 || nends > 0)
+			write_batch(au, rows, n, ends, nends);
+		for (size_t i = 0; i < n; i++)
+			free(rows[i]);
+		if (stop)
+			break;
+	}
+	free(rows);
+	free(ends);
+	return NULL;
+}
+
+int
+audit_start(struct audit *au, struct errbuf *err)
+{
+	static const char ins[] =
+		"INSERT INTO decisions(run_id, ts, kind, method, scheme, host, path, query, port,"
+		" url, verdict, enforced, rule_index, rule_source, rule_text, engine, reason,"
+		" hook_exit, decide_us, status, bytes_up, bytes_down, requester, outcome)"
+		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	static const char upd[] =
+		"UPDATE decisions SET status = ?, bytes_up = ?, bytes_down = ?, outcome = ?"
+		" WHERE id = ?";
+	int e;
+
+	if (sqlite3_prepare_v3(au->au_db, ins, -1, SQLITE_PREPARE_PERSISTENT, &au->au_ins,
+	                       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(au->au_db, upd, -1, SQLITE_PREPARE_PERSISTENT, &au->au_upd,
+	                       NULL) != SQLITE_OK) {
+		errbuf_set(err, "%s: %s", au->au_path, sqlite3_errmsg(au->au_db));
+		return -1;
+	}
+	if ((e = pthread_create(&au->au_thread, NULL, writer, au)) != 0) {
+		errbuf_set(err, "cannot start the audit writer: %s", strerror(e));
+		return -1;
+	}
+	au->au_started = true;
+	return 0;
+}
+
+int
+audit_close(struct audit *au, int exit_code, struct errbuf *err)
+{
+	static const char sql[] =
+		"UPDATE runs SET ended_at = ?, exit_code = ?, lost = ? WHERE id = ?";
+	sqlite3_stmt *st = NULL;
+	char ended[80];
+	int rc = 0;
+
+	if (au == NULL)
+		return 0;
+	if (!au->au_started && au->au_nq > 0 && audit_start(au, err) < 0)
+		rc = -1;
+	if (au->au_started) {
+		pthread_mutex_lock(&au->au_mu);
+		au->au_stop = true;
+		pthread_cond_signal(&au->au_cv);
+		pthread_mutex_unlock(&au->au_mu);
+		pthread_join(au->au_thread, NULL);
+	}
+	au->au_lost += au->au_nq;   /* only when the writer never ran */
+	for (size_t i = 0; i < au->au_nq; i++)
+		free(au->au_q[i]);
+	now3339(ended, sizeof(ended));
+	if (sqlite3_prepare_v2(au->au_db, sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, ended, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, exit_code);
+		sqlite3_bind_int64(st, 3, (int64_t)au->au_lost);
+		sqlite3_bind_int64(st, 4, au->au_run);
+		if (sqlite3_step(st) != SQLITE_DONE && au->au_error[0] == '\0')
+			snprintf(au->au_error, sizeof(au->au_error), "%s", sqlite3_errmsg(au->au_db));
+	} else if (au->au_error[0] == '\0') {
+		snprintf(au->au_error, sizeof(au->au_error), "%s", sqlite3_errmsg(au->au_db));
+	}
+	sqlite3_finalize(st);
+	if (rc == 0 && au->au_error[0] != '\0') {
+		errbuf_set(err, "%s: cannot write the audit database: %s (%llu decisions not "
+		           "recorded)", au->au_path, au->au_error, (unsigned long long)au->au_lost);
+		rc = -1;
+	}
+	sqlite3_finalize(au->au_ins);
+	sqlite3_finalize(au->au_upd);
+	sqlite3_close(au->au_db);
+	pthread_mutex_destroy(&au->au_mu);
+	pthread_cond_destroy(&au->au_cv);
+	free(au->au_q);
+	free(au->au_ends);
+	free(au->au_open);
+	free(au);
+	return rc;
+}
