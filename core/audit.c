@@ -345,9 +345,8 @@ audit_default_path(uid_t owner, char *out, size_t outsz, struct errbuf *err)
 	return 0;
 }
 
-/* Appends S as a JSON string to the text being built in SB. */
-static void
-json_str(sqlite3_str *sb, const char *s)
+void
+audit_json_str(sqlite3_str *sb, const char *s)
 {
 	sqlite3_str_appendchar(sb, 1, '"');
 	for (; *s; s++) {
@@ -378,7 +377,7 @@ insert_run(struct audit *au, const struct audit_run *ar, struct errbuf *err)
 	for (size_t i = 0; ar->ar_argv != NULL && ar->ar_argv[i] != NULL; i++) {
 		if (i > 0)
 			sqlite3_str_appendchar(cmd, 1, ',');
-		json_str(cmd, ar->ar_argv[i]);
+		audit_json_str(cmd, ar->ar_argv[i]);
 	}
 	sqlite3_str_appendchar(cmd, 1, ']');
 	command = sqlite3_str_finish(cmd);
@@ -447,6 +446,13 @@ audit_open(const char *path, uid_t owner, gid_t group, const struct audit_run *a
 		*slash = '\0';
 		if (access(dir, F_OK) < 0 && xdg_mkdirs(dir, owner, group, err) < 0)
 			goto fail;
+	} else {
+		snprintf(dir, sizeof(dir), "%s", slash == dir ? "/" : ".");
+	}
+	/* SQLite would only say "unable to open database file". */
+	if (fresh && access(dir, W_OK) < 0) {
+		errbuf_set(err, "%s: cannot create the audit database: %s", path, strerror(errno));
+		goto fail;
 	}
 	au->au_db = db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
 	if (au->au_db == NULL || insert_run(au, ar, err) < 0)

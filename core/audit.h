@@ -15,9 +15,10 @@
 /* 1: the columns of SPEC section 7, no application_id. 2: + runs.log_only, hostname,
  * version, lost; decisions.query, requester, outcome; application_id; indexes. */
 #define AUDIT_SCHEMA_VERSION 2
-#define AUDIT_APPLICATION_ID 0x484a4149  /* "HJAI" */
+#define AUDIT_APPLICATION_ID 1212826953  /* PRAGMA application_id: "HJEI" */
 
 typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_str sqlite3_str;
 struct audit;
 
 /* What the run row says about the run. */
@@ -76,5 +77,8 @@ int           audit_close(struct audit *, int exit_code, struct errbuf *err);
  * sqlite3_close(). The SQL function regexp(PATTERN, TEXT) is defined (PCRE2).
  */
 sqlite3 *audit_open_db(const char *path, struct errbuf *err);
+
+/* Appends S to SB as a JSON string (quotes, escapes, \u00XX for control bytes). */
+void     audit_json_str(sqlite3_str *sb, const char *s);
 
 #endif

@@ -44,6 +44,14 @@ Y
 TJ=("$HTTPJAIL_BIN" -c "$TMP/tls.yaml" --ca-file "$TMP/ca.pem" --resolve "s.test:$tls_PORT:127.0.0.1")
 run "jail https" 0 "${TJ[@]}" -- curl -s --noproxy '*' --max-time 10 "https://s.test:$tls_PORT/echo?tls" &&
 	expect "HTTPS in the jail is intercepted, decided and relayed" "$OUT" '"query": "tls"'
+run "jail audit" 0 "${TJ[@]}" --audit-db "$TMP/jail.db" -- curl -s --noproxy '*' --max-time 10 \
+	-o /dev/null "https://s.test:$tls_PORT/echo?audit"
+expect_eq "audit in the jail: the DNS query and the request, mode strong" \
+	"$(sqlite3 "$TMP/jail.db" "SELECT group_concat(kind || ' ' || method || ' ' || host || ' ' ||
+		ifnull(status, '-'), ',') FROM (SELECT * FROM decisions WHERE kind = 'https' OR
+		(kind = 'dns' AND method = 'A') ORDER BY kind); SELECT mode FROM runs")" \
+	"dns A s.test -,https GET s.test 200
+strong"
 run "jail https deny" 0 "${TJ[@]}" -- curl -s --noproxy '*' --max-time 10 -o /dev/null \
 	-w '%{http_code}' -X POST "https://s.test:$tls_PORT/echo" &&
 	expect_eq "a method rule inside HTTPS in the jail" "$OUT" "403"

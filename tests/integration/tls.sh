@@ -46,7 +46,7 @@ PINS=(--resolve "a.test:$A_PORT:127.0.0.1" --resolve "p.test:$P_PORT:127.0.0.1"
 W=("$HTTPJAIL_BIN" --weak -c "$TMP/policy.yaml" --ca-file "$TMP/oca.pem" "${PINS[@]}")
 
 # The command trusts our CA through the environment; requests inside are decided.
-run "weak https" 0 "${W[@]}" -- curl -s --max-time 10 "https://a.test:$A_PORT/echo?tls" &&
+run "weak https" 0 "${W[@]}" --audit-db "$TMP/tls.db" -- curl -s --max-time 10 "https://a.test:$A_PORT/echo?tls" &&
 	expect "HTTPS through interception reaches the origin" "$OUT" '"query": "tls"'
 CA_DIR=$HOME/.config/httpjail
 [ "$(stat -c %a "$CA_DIR")" = 700 ] && [ "$(stat -c %a "$CA_DIR/ca-key.pem")" = 600 ] &&
@@ -71,7 +71,7 @@ dir=$(sed -n '1s|/bundle.pem.*||p' <<<"$OUT")
 	fail "the trust directory is gone after the run" "$dir"
 
 # Passthrough: spliced, the client sees the origin's own certificate.
-run "passthrough" 0 "${W[@]}" -- curl -s --max-time 10 --cacert "$TMP/oca.pem" "https://p.test:$P_PORT/echo?pass" &&
+run "passthrough" 0 "${W[@]}" --audit-db "$TMP/tls.db" -- curl -s --max-time 10 --cacert "$TMP/oca.pem" "https://p.test:$P_PORT/echo?pass" &&
 	expect "passthrough host is spliced without decryption" "$OUT" '"query": "pass"'
 
 # Upstream verification: each failure is a 502 that says why.
@@ -91,6 +91,19 @@ run "misdirected" 0 "${W[@]}" -- curl -s --max-time 10 -o /dev/null -w '%{http_c
 run "no intercept" 56 "${W[@]}" --no-tls-intercept -- curl -s --max-time 10 -o /dev/null \
 	-w '%{http_connect}' --cacert "$TMP/oca.pem" "https://a.test:$A_PORT/echo" &&
 	expect_eq "without interception a methods rule does not match HTTPS (CONNECT 403)" "$OUT" "403"
+# The audit rows of those runs: an intercepted request, a passthrough tunnel (its bytes
+# counted to the end) and a CONNECT decided on the host.
+run "no intercept audit" 56 "${W[@]}" --no-tls-intercept --audit-db "$TMP/tls.db" -- \
+	curl -s --max-time 10 -o /dev/null --cacert "$TMP/oca.pem" "https://a.test:$A_PORT/echo"
+expect_eq "audit: an intercepted request is kind https with its status" \
+	"$(sqlite3 "$TMP/tls.db" "SELECT kind, method, verdict, status, outcome FROM decisions
+		WHERE run_id = 1")" "https|GET|allow|200|ok"
+expect_eq "audit: a passthrough tunnel is kind connect, its bytes counted" \
+	"$(sqlite3 "$TMP/tls.db" "SELECT kind, method, verdict, status, bytes_down > 1000,
+		bytes_up > 300 FROM decisions WHERE run_id = 2")" "connect|CONNECT|allow|200|1|1"
+expect_eq "audit: a CONNECT denied on the host" \
+	"$(sqlite3 "$TMP/tls.db" "SELECT kind, url, verdict, status, outcome FROM decisions
+		WHERE run_id = 3")" "connect|https://a.test:$A_PORT/|deny|403|denied"
 
 # An upstream presenting a certificate of httpjail's own CA is refused.
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=h.test \
