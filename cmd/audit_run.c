@@ -9,24 +9,16 @@
 #include "audit.h"
 #include "audit_cmd.h"
 
-/* Appends S to SB as a JSON string. */
+/* One element more of the JSON array in SB: PRE and S as one string. */
 static void
 json_append(sqlite3_str *sb, const char *pre, const char *s)
 {
+	char *both = sqlite3_mprintf("%s%s", pre, s);
+
 	if (sqlite3_str_length(sb) > 1)
 		sqlite3_str_appendchar(sb, 1, ',');
-	sqlite3_str_appendchar(sb, 1, '"');
-	sqlite3_str_appendall(sb, pre);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			sqlite3_str_appendf(sb, "\\%c", c);
-		else if (c < 0x20)
-			sqlite3_str_appendf(sb, "\\u%04x", c);
-		else
-			sqlite3_str_appendchar(sb, 1, (char)c);
-	}
-	sqlite3_str_appendchar(sb, 1, '"');
+	audit_json_str(sb, both ? both : "");
+	sqlite3_free(both);
 }
 
 /* Where the rules came from, as a JSON array; sqlite3_free() it. */
