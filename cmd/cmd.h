@@ -36,6 +36,16 @@ void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Compiles the policy the options name; prints the error and returns NULL on failure. */
 struct policy *cmd_policy(const struct options *);
 
+struct hook_runner;
+struct hook_result;
+/*
+ * Decides RQ, running the hooks the walk asks for one at a time (blocking). SC and
+ * *HR are the caller's (*HR is made on first need; the caller frees it). RES gets
+ * the last hook's result. Returns 0, or -1 when hooks cannot be run.
+ */
+int cmd_decide(const struct policy *po, struct policy_scratch *sc, struct hook_runner **hr,
+               const struct request *rq, struct decision *dc, struct hook_result *res);
+
 int cmd_check(const struct options *);
 int cmd_test(const struct options *);
 int cmd_server(const struct options *);

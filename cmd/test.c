@@ -22,37 +22,45 @@ print_rule(const struct decision *dc)
 		       rule_source(dc->dc_rule), rule_text(dc->dc_rule));
 }
 
-/* Runs the hooks the walk asks for, blocking: --test decides one request only. */
-static int
-decide(struct policy *po, const struct request *rq, struct decision *dc)
+int
+cmd_decide(const struct policy *po, struct policy_scratch *sc, struct hook_runner **hr,
+           const struct request *rq, struct decision *dc, struct hook_result *res)
 {
 	struct hook_opts ho = {
 		.ho_timeout_ms = policy_hook_timeout_ms(po),
 		.ho_run_id = "test",
 	};
+	enum decide_status st = policy_decide(po, sc, rq, 0, dc);
+
+	res->hr_outlen = 0;
+	while (st == DECIDE_HOOK) {
+		if (*hr == NULL && (*hr = hook_runner_new(ev_default_loop(0), &ho)) == NULL) {
+			cmd_error("cannot start the hook runner");
+			return -1;
+		}
+		hook_run_sync(*hr, rule_sh(dc->dc_rule), rq, res);
+		st = policy_decide_hooked(po, sc, rq, res->hr_status == HOOK_MATCH,
+		                          res->hr_status == HOOK_ERROR, dc);
+		if (res->hr_status == HOOK_ERROR)
+			break;
+	}
+	return 0;
+}
+
+/* --test decides one request only, and says why. */
+static int
+decide(struct policy *po, const struct request *rq, struct decision *dc)
+{
 	struct policy_scratch *sc = policy_scratch_new(po);
 	struct hook_runner *hr = NULL;
 	static struct hook_result res;
-	enum decide_status st;
-	int rc = 0;
+	int rc;
 
 	if (sc == NULL) {
 		cmd_error("out of memory");
 		return -1;
 	}
-	st = policy_decide(po, sc, rq, 0, dc);
-	while (st == DECIDE_HOOK) {
-		if (hr == NULL && (hr = hook_runner_new(ev_default_loop(0), &ho)) == NULL) {
-			cmd_error("cannot start the hook runner");
-			rc = -1;
-			break;
-		}
-		hook_run_sync(hr, rule_sh(dc->dc_rule), rq, &res);
-		st = policy_decide_hooked(po, sc, rq, res.hr_status == HOOK_MATCH,
-		                          res.hr_status == HOOK_ERROR, dc);
-		if (res.hr_status == HOOK_ERROR)
-			break;
-	}
+	rc = cmd_decide(po, sc, &hr, rq, dc, &res);
 	if (rc == 0) {
 		printf("%s %.*s %.*s\n", dc->dc_verdict == VERDICT_ALLOW ? "allow" : "deny",
 		       (int)rq->rq_method.len, rq->rq_method.ptr, (int)rq->rq_url.len,
