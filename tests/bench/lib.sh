@@ -9,7 +9,7 @@ fi
 ip link set lo up
 DUR=${BENCH_DURATION:-5}
 T=$(mktemp -d /tmp/httpjail-bench.XXXXXX)
-export HOME=$T/home XDG_CONFIG_HOME=
+export HOME=$T/home XDG_CONFIG_HOME= XDG_STATE_HOME=
 mkdir -p "$HOME"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT

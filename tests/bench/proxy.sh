@@ -38,9 +38,12 @@ policy_big() {
 policy_small > "$T/small.yaml"
 policy_big > "$T/big.yaml"
 
+# start_proxy POLICY [ARGS...]
 start_proxy() {
+	local pol=$1
+	shift
 	"$HTTPJAIL_BIN" --server --listen 127.0.0.1:13140 --listen-tls 127.0.0.1:13141 \
-		-c "$1" --resolve origin.test:18080:127.0.0.1 -q 2> "$T/proxy.err" &
+		-c "$pol" --resolve origin.test:18080:127.0.0.1 -q "$@" 2> "$T/proxy.err" &
 	PROXY_PID=$!
 	PIDS+=($PROXY_PID)
 	for _ in $(seq 100); do
@@ -74,8 +77,12 @@ echo "|---|---|---|---|---|---|"
 read -r d50 d99 <<<""
 read -r drps d50 d99 derr <<<"$(measure http://127.0.0.1:18080/small)"
 echo "| direct (nginx, 1 KiB, keep-alive, $CONNS conns) | $drps | 1.00 | $d50 | $d99 | $derr |"
-for pol in small big; do
-	start_proxy "$T/$pol.yaml"
+# The audit database is on (the default) except in the --no-audit row.
+for setup in small big small-noaudit; do
+	pol=${setup%-noaudit}
+	extra=()
+	[ "$setup" = small-noaudit ] && extra=(--no-audit)
+	start_proxy "$T/$pol.yaml" --audit-db "$T/$setup.db" "${extra[@]}"
 	code=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/small)
 	deny=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/other)
 	cpu0=$(awk '{print $14 + $15}' /proc/$PROXY_PID/stat)
@@ -85,11 +92,16 @@ for pol in small big; do
 	us=$(awk -v c=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v r="$rps" -v d="$DUR" \
 		'BEGIN { printf "%.1f", c / hz * 1e6 / (r * d) }')
 	ratio=$(awk -v a="$rps" -v b="$drps" 'BEGIN { printf "%.2f", a / b }')
-	label="httpjail --server, 1 rule"
-	[ $pol = big ] && label="httpjail --server, 10,100 rules (allow rule last)"
+	case $setup in
+	small) label="httpjail --server, 1 rule" ;;
+	big) label="httpjail --server, 10,100 rules (allow rule last)" ;;
+	*) label="httpjail --server, 1 rule, --no-audit" ;;
+	esac
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$PROXY_PID/status)
-	echo "| $label | $rps | $ratio | $p50 | $p99 | proxy CPU ${us} us/request; peak RSS ${rss} KiB; check: allowed $code, denied $deny $errs |"
 	stop_proxy
+	rows=-
+	[ -e "$T/$setup.db" ] && rows=$(sqlite3 "$T/$setup.db" 'SELECT count(*) FROM decisions')
+	echo "| $label | $rps | $ratio | $p50 | $p99 | proxy CPU ${us} us/request (audit thread included); peak RSS ${rss} KiB; audit rows $rows; check: allowed $code, denied $deny $errs |"
 done
 
 # 1,000 idle kept-alive connections, each after one request.

@@ -4,7 +4,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TMP=$(mktemp -d /tmp/httpjail-test.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 # The CA httpjail makes on first use goes to a home of the test's own.
-export HOME=$TMP/home XDG_CONFIG_HOME=
+export HOME=$TMP/home XDG_CONFIG_HOME= XDG_STATE_HOME=
+unset HTTPJAIL_AUDIT_DB
 mkdir -p "$HOME"
 
 pass() { echo "PASS $1"; }
