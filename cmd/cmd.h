@@ -31,6 +31,8 @@ struct options {
 	int          op_nargs;
 };
 
+/* Appends S (borrowed) to the growing array *V of *N; -1 after saying out of memory. */
+int cmd_push(const char ***v, size_t *n, const char *s);
 /* Prints "httpjail: MSG" on stderr. */
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Compiles the policy the options name; prints the error and returns NULL on failure. */

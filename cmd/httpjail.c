@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit_cmd.h"
 #include "cmd.h"
 #include "log.h"
 
@@ -66,6 +67,7 @@ static const char usage_text[] =
 	"       httpjail [OPTIONS] --test [METHOD] URL\n"
 	"       httpjail check [-c FILE]... [-r RULE]... [--sh CMD]\n"
 	"       httpjail ca path|show|export|regenerate\n"
+	"       httpjail audit [runs|summary|suggest|replay|report|export] [OPTIONS] (see audit --help)\n"
 	"\n"
 	"  -r, --rule 'ACTION[-METHOD,...]: REGEX'  add a rule (allow or deny); repeatable, ordered\n"
 	"  -c, --config FILE        a YAML policy (httpjail.yaml(5)); repeatable\n"
@@ -104,8 +106,8 @@ cmd_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static int
-push(const char ***v, size_t *n, const char *s)
+int
+cmd_push(const char ***v, size_t *n, const char *s)
 {
 	const char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
 
@@ -164,15 +166,15 @@ parse(int argc, char **argv, struct options *op, bool *test)
 	while ((ch = getopt_long(argc, argv, ":r:c:vqhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
-			if (push(&op->op_rules, &op->op_nrules, optarg) < 0)
+			if (cmd_push(&op->op_rules, &op->op_nrules, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
 		case 'c':
-			if (push(&op->op_files, &op->op_nfiles, optarg) < 0)
+			if (cmd_push(&op->op_files, &op->op_nfiles, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
 		case OPT_SH:
-			if (push(&op->op_sh, &op->op_nsh, optarg) < 0)
+			if (cmd_push(&op->op_sh, &op->op_nsh, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
 		case OPT_TEST:
@@ -197,11 +199,11 @@ parse(int argc, char **argv, struct options *op, bool *test)
 			op->op_request_log = optarg;
 			break;
 		case OPT_LISTEN:
-			if (push(&op->op_listen, &op->op_nlisten, optarg) < 0)
+			if (cmd_push(&op->op_listen, &op->op_nlisten, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
 		case OPT_LISTEN_TLS:
-			if (push(&op->op_listen_tls, &op->op_nlisten_tls, optarg) < 0)
+			if (cmd_push(&op->op_listen_tls, &op->op_nlisten_tls, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
 		case OPT_USER:
@@ -214,11 +216,11 @@ parse(int argc, char **argv, struct options *op, bool *test)
 			op->op_no_audit = true;
 			break;
 		case OPT_CA_FILE:
-			if (push(&op->op_ca_files, &op->op_nca_files, optarg) < 0)
+			if (cmd_push(&op->op_ca_files, &op->op_nca_files, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
 		case OPT_RESOLVE:
-			if (push(&op->op_resolve, &op->op_nresolve, optarg) < 0)
+			if (cmd_push(&op->op_resolve, &op->op_nresolve, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
 		case OPT_TIMEOUT: {
@@ -267,6 +269,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "ca") == 0)
 		return cmd_ca(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "audit") == 0)
+		return cmd_audit(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
 		check = true;
 		argv++;

@@ -266,7 +266,8 @@ sql_regexp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int(ctx, m == 1);
 }
 
-/* Opens PATH with FLAGS and makes it usable: ours, current schema, WAL. */
+/* Opens PATH with FLAGS and makes it usable: ours, current schema, WAL. An empty
+ * file gets the schema only when FLAGS has SQLITE_OPEN_CREATE. */
 static sqlite3 *
 db_open(const char *path, int flags, struct errbuf *err)
 {
@@ -287,11 +288,15 @@ db_open(const char *path, int flags, struct errbuf *err)
 	/* Read before anything is written, so that a foreign file is left as it was. */
 	if ((kind = identify(db, path, &version, err)) < 0)
 		goto fail;
+	if (kind == 0 && (flags & SQLITE_OPEN_CREATE) == 0) {
+		errbuf_set(err, "%s: the audit database is empty", path);
+		goto fail;
+	}
 	if ((flags & SQLITE_OPEN_READWRITE) == 0) {
 		if (kind == 1 && version == AUDIT_SCHEMA_VERSION)
 			return db;
-		errbuf_set(err, kind == 0 ? "%s: the audit database is empty" :
-		           "%s: the audit database has an older schema and is read-only here", path);
+		errbuf_set(err, "%s: the audit database has an older schema and is read-only here",
+		           path);
 		goto fail;
 	}
 	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||

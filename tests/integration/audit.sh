@@ -201,3 +201,62 @@ expect_eq "the old rows are kept" \
 	"registry.npmjs.org|rules.yaml:3|200"
 expect_eq "new rows go next to them, with the new columns" \
 	"$(q "SELECT run_id, query, outcome FROM decisions WHERE id = 2")" "2|v2|ok"
+
+# suggest: a policy that compiles, allows again exactly what the run did, and nothing
+# else; replay: exactly the decisions whose verdict a new policy changes.
+DB=$TMP/suggest.db
+cat > "$TMP/run.yaml" <<Y
+rules:
+  - {action: allow, host: a.test}
+  - {action: deny, pattern: .}
+Y
+cat > "$TMP/paths" <<P
+GET /echo
+GET /api/v1/users
+GET /api/v1/repos
+GET /api/v2/x
+HEAD /api/v2/x
+GET /static/a.js
+POST /upload
+P
+run "suggest source run" 0 "$HTTPJAIL_BIN" --weak -c "$TMP/run.yaml" --audit-db "$DB" \
+	--resolve "a.test:$OP:127.0.0.1" --resolve "b.test:$OP:127.0.0.1" -- sh -c '
+	while read -r m p; do
+		if [ "$m" = HEAD ]; then h=-I; else h="-X $m"; fi
+		curl -s -o /dev/null $h "http://a.test:$1$p?k=1" || exit 1
+	done < "$2"
+	curl -s -o /dev/null "http://b.test:$1/blocked"' sh "$OP" "$TMP/paths"
+run "audit suggest" 0 "$HTTPJAIL_BIN" audit --audit-db "$DB" suggest
+printf '%s\n' "$OUT" > "$TMP/suggested.yaml"
+run "the suggestion compiles" 0 "$HTTPJAIL_BIN" check -c "$TMP/suggested.yaml"
+expect "suggest groups paths sharing a directory" "$(cat "$TMP/suggested.yaml")" \
+	"pattern: '^http://a\\.test:$OP/api/'"
+expect "suggest keeps a lone path exact" "$(cat "$TMP/suggested.yaml")" \
+	"pattern: '^http://a\\.test:$OP/upload(\\?|\$)'"
+expect "suggest says what it left out" "$(cat "$TMP/suggested.yaml")" \
+	"# Left out: 1 request blocked in the run (b.test)."
+run "replay with the suggestion" 0 "$HTTPJAIL_BIN" audit --audit-db "$DB" --format csv \
+	replay -c "$TMP/suggested.yaml"
+expect_eq "replaying the run under its suggestion changes nothing" "$OUT" "id,method,url,was,now"
+run "suggestion denies another host" 1 "$HTTPJAIL_BIN" --test "http://c.test:$OP/echo" \
+	-c "$TMP/suggested.yaml"
+run "suggestion denies another method" 1 "$HTTPJAIL_BIN" --test DELETE \
+	"http://a.test:$OP/echo" -c "$TMP/suggested.yaml"
+run "suggestion allows what was seen" 0 "$HTTPJAIL_BIN" --test HEAD \
+	"http://a.test:$OP/api/v2/x?other=2" -c "$TMP/suggested.yaml"
+run "replay a narrower policy" 0 "$HTTPJAIL_BIN" audit --audit-db "$DB" --format csv \
+	replay -r "allow-get,head: ^http://a\\.test:$OP/api/" -r "allow: ^http://b\\.test"
+expect_eq "replay prints exactly the changed decisions" "$OUT" \
+"id,method,url,was,now
+1,GET,http://a.test:$OP/echo?k=1,allow $TMP/run.yaml:2,deny default
+6,GET,http://a.test:$OP/static/a.js?k=1,allow $TMP/run.yaml:2,deny default
+7,POST,http://a.test:$OP/upload?k=1,allow $TMP/run.yaml:2,deny default
+8,GET,http://b.test:$OP/blocked,deny $TMP/run.yaml:3,allow -r 2"
+
+# scripts/audit-denied: the sqlite3 shell example of the man page.
+run "audit-denied --help" 0 "$ROOT/scripts/audit-denied" --help &&
+	expect "audit-denied --help" "$OUT" "usage: audit-denied [DB]"
+run "audit-denied" 0 "$ROOT/scripts/audit-denied" "$TMP/suggest.db"
+expect "audit-denied lists the denied URL of the last run" "$OUT" "http://b.test:$OP/blocked"
+expect "audit-denied counts it with its rule" "$OUT" "$TMP/run.yaml:3"
+expect_eq "audit-denied: a header and one row" "$(wc -l <<<"$OUT")" 3
