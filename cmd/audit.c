@@ -512,6 +512,8 @@ select_where(const struct audit_args *a, const char *head, bool runs, const char
 		sqlite3_str_appendf(sb, " AND %s >= ?", runs ? "r.started_at" : "d.ts");
 	if (a->aa_kind != NULL)
 		sqlite3_str_appendall(sb, " AND d.kind = ?");
+	else if (a->aa_no_dns && !runs)
+		sqlite3_str_appendall(sb, " AND d.kind <> 'dns'");
 	if (a->aa_after_id > 0)
 		sqlite3_str_appendall(sb, " AND d.id > ?");
 	sqlite3_str_appendall(sb, tail);
@@ -1136,9 +1138,11 @@ cmd_audit(int argc, char **argv)
 		rc = runs(&a);
 		break;
 	case SUB_SUMMARY:
+		a.aa_no_dns = true;
 		rc = summary(&a);
 		break;
 	case SUB_REPORT:
+		a.aa_no_dns = true;
 		rc = report(&a);
 		break;
 	case SUB_EXPORT:

@@ -21,6 +21,8 @@ struct audit_args {
 	const char       *aa_host;                  /* PCRE2 on the host; NULL: any */
 	char              aa_since[40];             /* RFC 3339 lower bound; "": none */
 	const char       *aa_kind;                  /* NULL: any */
+	bool              aa_no_dns;                /* and with no --kind, no dns rows:
+	                                               summaries count requests */
 	int64_t           aa_after_id;              /* export --after-id; 0: none */
 	enum audit_format aa_format;
 	bool              aa_format_set;            /* --format was given */

@@ -156,15 +156,13 @@ run "summary" 0 "$J" audit summary --audit-db "$DB" --run all --format table &&
 "HOST       ALLOWED  DENIED  METHODS   FIRST_SEEN                LAST_SEEN
 a.test           2       2  GET,POST  2020-03-01T10:00:01.000Z  2021-06-01T09:00:01.000Z
 b.test           2       0  GET       2020-03-01T10:00:03.000Z  2021-06-01T09:00:04.000Z
-c.test           0       1            2020-03-01T10:00:04.000Z  2020-03-01T10:00:04.000Z
 d.test           1       0  CONNECT   2021-06-01T09:00:03.000Z  2021-06-01T09:00:03.000Z
 evil.test        0       1  PUT       2021-06-01T09:00:02.000Z  2021-06-01T09:00:02.000Z"
 run "summary filtered" 0 "$J" audit summary --audit-db "$DB" --run 1 --format csv &&
 	expect_eq "summary filtered" "$OUT" \
 "host,allowed,denied,methods,first_seen,last_seen
 a.test,1,2,\"GET,POST\",2020-03-01T10:00:01.000Z,2020-03-01T10:00:05.000Z
-b.test,1,0,GET,2020-03-01T10:00:03.000Z,2020-03-01T10:00:03.000Z
-c.test,0,1,,2020-03-01T10:00:04.000Z,2020-03-01T10:00:04.000Z"
+b.test,1,0,GET,2020-03-01T10:00:03.000Z,2020-03-01T10:00:03.000Z"
 
 run "report" 0 "$J" audit report --audit-db "$DB" &&
 	expect_eq "report dry run" "$OUT" \
@@ -189,14 +187,13 @@ run "report run 1" 0 "$J" audit report --audit-db "$DB" --run 1 &&
 	expect_eq "report run 1" "$OUT" \
 "### httpjail audit: run 1
 
-Command \`curl -s https://a.test/x\`, mode strong, exit code 0, dry run no: 5 decisions, 2 allowed, 3 denied, 3 hosts.
+Command \`curl -s https://a.test/x\`, mode strong, exit code 0, dry run no: 4 decisions, 2 allowed, 2 denied, 2 hosts.
 
 #### Denied
 
 | method | url | rule | count |
 | --- | --- | --- | ---: |
 | POST | \`https://a.test/upload\` | default | 2 |
-| DNS | \`c.test\` | default | 1 |
 
 #### Allowed hosts
 
@@ -283,3 +280,7 @@ if run "missing database" 125 "$J" audit --audit-db "$TMP/missing.db"; then
 	[ ! -e "$TMP/missing.db" ] && pass "missing database not made" ||
 		fail "missing database not made" "$TMP/missing.db exists"
 fi
+
+# DNS queries are recorded, but summary and report count requests unless --kind asks.
+run "summary of dns" 0 "$HTTPJAIL_BIN" audit --audit-db "$DB" --run all --kind dns --format csv summary
+expect "summary --kind dns lists the queries" "$OUT" "c.test,0,1,,"
