@@ -647,7 +647,9 @@ list_row(sqlite3_stmt *st, void *arg)
 	c[4] = vtext ? cell_str(vtext) : col(st, AC_VERDICT);
 	c[5] = col(st, AC_METHOD);
 	c[6] = where ? cell_str(where) : col(st, AC_URL);
-	c[7] = cell_str(rule ? rule : "default");
+	/* The DNS stub answers every name: no rule decided a query. */
+	c[7] = rule ? cell_str(rule) : strcmp(col_str(st, AC_KIND), "dns") == 0 ?
+	       (struct cell){ CELL_NULL, NULL, 0 } : cell_str("default");
 	c[8] = col(st, AC_STATUS);
 	c[9] = col(st, AC_REASON);
 	out_row(lc->lc_out, c);
