@@ -109,7 +109,7 @@ run "list table" 0 "$J" audit --audit-db "$DB" --run 1 --format table &&
  1  2020-03-01T10:00:01.000Z    1  https  allow    GET     https://a.test/x       p.yaml:3     200  -
  2  2020-03-01T10:00:02.000Z    1  https  deny     POST    https://a.test/upload  default      403  default deny
  3  2020-03-01T10:00:03.000Z    1  http   allow    GET     http://b.test/         -r 1         200  -
- 4  2020-03-01T10:00:04.000Z    1  dns    deny     -       c.test                 default        -  default deny
+ 4  2020-03-01T10:00:04.000Z    1  dns    deny     -       c.test                 -              -  default deny
  5  2020-03-01T10:00:05.000Z    1  https  deny     POST    https://a.test/upload  default      403  default deny"
 run "list table run 2" 0 "$J" audit --audit-db "$DB" --format table &&
 	expect "list table escapes invalid UTF-8 and ESC" "$OUT" ' -  \xffA\x1b[2J'
