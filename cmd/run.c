@@ -146,6 +146,9 @@ audit_finish(struct run *rn, int rc)
 
 	if (rn->rn_audit == NULL)
 		return rc;
+	/* Exchanges still open (tunnels, a drain cut short) end now, into the audit. */
+	proxy_free(rn->rn_px);
+	rn->rn_px = NULL;
 	if (audit_close(rn->rn_audit, rc, &err) < 0) {
 		cmd_error("%s", err.msg);
 		rc = EXIT_INTERNAL;

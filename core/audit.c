@@ -325,8 +325,11 @@ audit_open_db(const char *path, struct errbuf *err)
 	if ((db = db_open(path, SQLITE_OPEN_READWRITE, err)) != NULL)
 		return db;
 	/* A database someone else wrote, read-only to us, is still readable. */
-	if (access(path, W_OK) < 0 && (db = db_open(path, SQLITE_OPEN_READONLY, &e2)) != NULL)
-		return db;
+	if (access(path, W_OK) < 0) {
+		if ((db = db_open(path, SQLITE_OPEN_READONLY, &e2)) != NULL)
+			return db;
+		*err = e2;
+	}
 	return NULL;
 }
 
@@ -487,7 +490,9 @@ audit_add(struct audit *au, const struct audit_decision *ad)
 	struct slice s[11] = {
 		rq->rq_method, rq->rq_scheme, rq->rq_host, rq->rq_path, rq->rq_query,
 		rq->rq_url, rq->rq_requester,
-		{ r ? rule_source(r) : "", r ? strlen(rule_source(r)) : 0 },
+		/* SPEC: the source is "default" when the default decided. */
+		r ? slice_cstr(rule_source(r)) : ad->ad_reason != NULL &&
+		    strcmp(ad->ad_reason, "default") == 0 ? SLICE_LIT("default") : SLICE_LIT(""),
 		{ r ? rule_text(r) : "", r ? strlen(rule_text(r)) : 0 },
 		{ ad->ad_engine, strlen(ad->ad_engine) },
 		{ ad->ad_reason ? ad->ad_reason : "", ad->ad_reason ? strlen(ad->ad_reason) : 0 },

@@ -466,6 +466,8 @@ decided(struct conn *cn)
 	/* TLS and other bytes decided by host alone have no HTTP to answer in. */
 	if (ex->ex_dc.dc_verdict == VERDICT_DENY && enforced && ex->ex_connect &&
 	    (cn->cn_entrance == PROXY_TRANSPARENT || cn->cn_tunnel_open)) {
+		ex->ex_failed = true;
+		ex->ex_end = END_DENIED;
 		conn_close(cn);
 		return;
 	}

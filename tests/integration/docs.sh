@@ -1,10 +1,11 @@
 #!/bin/bash
 # The manual matches the code: lint-clean pages, every long option in httpjail.1,
-# every policy key in httpjail.yaml.5; the demo script runs.
+# every policy key in httpjail.yaml.5; every option, subcommand and database column
+# of httpjail audit in httpjail-audit.1; the demo script runs.
 . "$(dirname "$0")/lib.sh"
 
 if command -v mandoc >/dev/null; then
-	for page in "$ROOT"/man/httpjail.1 "$ROOT"/man/httpjail.yaml.5; do
+	for page in "$ROOT"/man/httpjail.1 "$ROOT"/man/httpjail.yaml.5 "$ROOT"/man/httpjail-audit.1; do
 		out=$(mandoc -Tlint "$page" 2>&1)
 		[ -z "$out" ] && pass "mandoc lint $(basename "$page")" ||
 			fail "mandoc lint $(basename "$page")" "$out"
@@ -31,6 +32,43 @@ keys=$(awk '/^static const char \*const [a-z]*_keys\[\] = {/ { on = 1 } on { pri
 for k in $keys; do
 	grep -q "^\.It Ic $k\\b" "$ROOT/man/httpjail.yaml.5" && pass "httpjail.yaml.5 documents $k" ||
 		fail "httpjail.yaml.5 documents $k" "no '.It Ic $k' in man/httpjail.yaml.5"
+done
+
+# httpjail audit: the long options of the getopt_long table of cmd/audit.c, listed as
+# "Fl \-NAME"; the subcommands of its sub_names table, as ".It Cm NAME".
+AUDIT_PAGE=$ROOT/man/httpjail-audit.1
+opts=$(sed -n '/longopts\[\] = {/,/^};/p' "$ROOT/cmd/audit.c" | grep -o '{ "[a-z-]*"' | cut -d'"' -f2)
+[ "$(wc -w <<<"$opts")" -ge 10 ] || fail "audit long options found" "only: $opts"
+for o in $opts; do
+	grep -q "Fl \\\\-$o\\b" "$AUDIT_PAGE" && pass "httpjail-audit.1 documents --$o" ||
+		fail "httpjail-audit.1 documents --$o" "no 'Fl \\-$o' in man/httpjail-audit.1"
+done
+subs=$(sed -n '/sub_names\[\] = {/,/^};/p' "$ROOT/cmd/audit.c" | grep -o '"[a-z]*"' | tr -d '"')
+[ "$(wc -w <<<"$subs")" -ge 7 ] || fail "audit subcommands found" "only: $subs"
+for c in $subs; do
+	grep -q "^\\.It Cm $c\$" "$AUDIT_PAGE" && pass "httpjail-audit.1 documents audit $c" ||
+		fail "httpjail-audit.1 documents audit $c" "no '.It Cm $c' in man/httpjail-audit.1"
+done
+
+# The columns of the tables as core/audit.c makes them (schema_v1, then the ALTER TABLE
+# steps of the migrations), each an ".It Va NAME Vt TYPE" of its table's subsection,
+# and no column there that the code does not make.
+sql=$(sed -n '/schema_v1\[\] = {/,/^};/p' "$ROOT/core/audit.c" | grep -o '"[^"]*"' | tr -d '"\n' |
+	sed 's/CREATE TABLE /\n/g')
+alter=$(grep -o 'ALTER TABLE [a-z_]* ADD COLUMN [a-z_0-9]*' "$ROOT/core/audit.c")
+for t in runs decisions; do
+	cols=$( (grep "^$t(" <<<"$sql" | grep -oE '[(,] *[a-z_0-9]+ (INTEGER|TEXT)' |
+		sed -E 's/^[(,] *//; s/ .*//'; awk -v t="$t" '$3 == t { print $6 }' <<<"$alter") | sort -u)
+	[ "$(wc -w <<<"$cols")" -ge 11 ] || fail "columns of $t found" "only: $cols"
+	section=$(awk -v t="$t" '/^\.S[sh] / { on = ($0 == ".Ss The table " t) } on' "$AUDIT_PAGE")
+	for c in $cols; do
+		grep -q "^\\.It Va $c Vt " <<<"$section" && pass "httpjail-audit.1 documents $t.$c" ||
+			fail "httpjail-audit.1 documents $t.$c" "no '.It Va $c Vt' under '.Ss The table $t'"
+	done
+	for c in $(sed -n 's/^\.It Va \([a-z_0-9]*\) Vt .*/\1/p' <<<"$section"); do
+		grep -qx "$c" <<<"$cols" && pass "$t.$c of httpjail-audit.1 is a column" ||
+			fail "$t.$c of httpjail-audit.1 is a column" "core/audit.c makes no column $c in $t"
+	done
 done
 
 out=$(HTTPJAIL_BIN=$HTTPJAIL_BIN "$ROOT/scripts/demo" 2>&1)

@@ -52,6 +52,11 @@ expect_eq "audit in the jail: the DNS query and the request, mode strong" \
 		(kind = 'dns' AND method = 'A') ORDER BY kind); SELECT mode FROM runs")" \
 	"dns A s.test -,https GET s.test 200
 strong"
+run "jail tls deny" 35 "${TJ[@]}" --no-tls-intercept --audit-db "$TMP/jail2.db" -- \
+	curl -s --noproxy '*' --max-time 10 -o /dev/null "https://s.test:$tls_PORT/echo"
+expect_eq "audit in the jail: TLS denied on its name is recorded as denied" \
+	"$(sqlite3 "$TMP/jail2.db" "SELECT kind, verdict, rule_source, outcome FROM decisions
+		WHERE kind <> 'dns'")" "connect|deny|default|denied"
 run "jail https deny" 0 "${TJ[@]}" -- curl -s --noproxy '*' --max-time 10 -o /dev/null \
 	-w '%{http_code}' -X POST "https://s.test:$tls_PORT/echo" &&
 	expect_eq "a method rule inside HTTPS in the jail" "$OUT" "403"
