@@ -13,7 +13,7 @@
 #include "request.h"
 
 /* 1: the columns of SPEC section 7, no application_id. 2: + runs.log_only, hostname,
- * version, lost; decisions.query, requester, outcome; application_id; indexes. */
+ * version, lost; decisions.query, requester, outcome; application_id; an index on run_id. */
 #define AUDIT_SCHEMA_VERSION 2
 #define AUDIT_APPLICATION_ID 1212826953  /* PRAGMA application_id: "HJEI" */
 
