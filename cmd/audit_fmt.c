@@ -1,10 +1,12 @@
 /* audit_fmt: rows as an aligned table, JSON, JSON lines or CSV; Markdown cells; the
  * command line of a run. */
 #include <ctype.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "audit_fmt.h"
 
 /* A table sizes its columns on this many rows, then prints the rest as they come, so
@@ -24,40 +26,6 @@ struct out {
 	bool               o_fixed;  /* the header is out, the widths are final */
 };
 
-/* The length of the valid UTF-8 sequence at P (of N bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	/* No overlong forms, no surrogates, nothing above U+10FFFF. */
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* S for a terminal: controls (C0, DEL, C1) and invalid UTF-8 as visible escapes. */
 static void
 clean_write(FILE *f, const char *s, size_t len)
@@ -65,7 +33,7 @@ clean_write(FILE *f, const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq(p + i, len - i);
+		size_t n = audit_utf8_seq(p + i, len - i);
 
 		if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
 			fprintf(f, "\\x%02x", p[i]);
@@ -94,27 +62,11 @@ width(const char *s)
 void
 json_write(FILE *f, const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	sqlite3_str *sb = sqlite3_str_new(NULL);
 
-	fputc('"', f);
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq(p + i, len - i);
-
-		if (p[i] == '"' || p[i] == '\\') {
-			fprintf(f, "\\%c", p[i]);
-			i++;
-		} else if (p[i] < 0x20 || p[i] == 0x7f) {
-			fprintf(f, "\\u%04x", p[i]);
-			i++;
-		} else if (n == 0) {
-			fputs("\\ufffd", f);
-			i++;
-		} else {
-			fwrite(p + i, 1, n, f);
-			i += n;
-		}
-	}
-	fputc('"', f);
+	audit_json_str(sb, s, len);
+	fwrite(sqlite3_str_value(sb), 1, (size_t)sqlite3_str_length(sb), f);
+	sqlite3_free(sqlite3_str_finish(sb));
 }
 
 static void
@@ -418,7 +370,7 @@ json_string(const char *p, const char *end, FILE *out)
 		return NULL;
 	while (p < end && *p != '"') {
 		const unsigned char *u = (const unsigned char *)p;
-		size_t n = utf8_seq(u, (size_t)(end - p));
+		size_t n = audit_utf8_seq(u, (size_t)(end - p));
 		unsigned cp, lo;
 		const char *e;
 

@@ -17,7 +17,7 @@ json_append(sqlite3_str *sb, const char *pre, const char *s)
 
 	if (sqlite3_str_length(sb) > 1)
 		sqlite3_str_appendchar(sb, 1, ',');
-	audit_json_str(sb, both ? both : "");
+	audit_json_str(sb, both ? both : "", both ? strlen(both) : 0);
 	sqlite3_free(both);
 }
 

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -66,19 +65,6 @@ struct run {
 	char                  rn_username[256];
 };
 
-static void
-timestamp(char *out, size_t outsz)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	         (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
 static uint64_t
 on_decision(const struct proxy_event *pe, void *arg)
 {
@@ -98,7 +84,7 @@ on_decision(const struct proxy_event *pe, void *arg)
 		token = audit_add(rn->rn_audit, &ad);
 	}
 	if (rn->rn_log != NULL) {
-		timestamp(ts, sizeof(ts));
+		audit_time(ts, sizeof(ts));
 		fprintf(rn->rn_log, "%s %c %.*s %.*s\n", ts, blocked ? '-' : '+',
 		        (int)rq->rq_method.len, rq->rq_method.ptr, (int)rq->rq_url.len,
 		        rq->rq_url.ptr);

@@ -126,8 +126,8 @@ rfc3339(const struct timespec *ts, char *out, size_t outsz)
 	         (int)(ts->tv_nsec / 1000000) % 1000);
 }
 
-static void
-now3339(char *out, size_t outsz)
+void
+audit_time(char *out, size_t outsz)
 {
 	struct timespec ts;
 
@@ -359,18 +359,61 @@ audit_default_path(uid_t owner, char *out, size_t outsz, struct errbuf *err)
 	return 0;
 }
 
-void
-audit_json_str(sqlite3_str *sb, const char *s)
+size_t
+audit_utf8_seq(const unsigned char *p, size_t n)
 {
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	/* No overlong forms, no surrogates, nothing above U+10FFFF. */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+void
+audit_json_str(sqlite3_str *sb, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
 	sqlite3_str_appendchar(sb, 1, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			sqlite3_str_appendf(sb, "\\%c", c);
-		else if (c < 0x20)
-			sqlite3_str_appendf(sb, "\\u%04x", c);
-		else
-			sqlite3_str_appendchar(sb, 1, (char)c);
+	for (size_t i = 0; i < len;) {
+		size_t n = audit_utf8_seq(p + i, len - i);
+
+		if (p[i] == '"' || p[i] == '\\') {
+			sqlite3_str_appendf(sb, "\\%c", p[i]);
+			i++;
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
+			sqlite3_str_appendf(sb, "\\u%04x", p[i]);
+			i++;
+		} else if (n == 0) {
+			sqlite3_str_appendall(sb, "\\ufffd");
+			i++;
+		} else {
+			sqlite3_str_append(sb, s + i, (int)n);
+			i += n;
+		}
 	}
 	sqlite3_str_appendchar(sb, 1, '"');
 }
@@ -391,11 +434,11 @@ insert_run(struct audit *au, const struct audit_run *ar, struct errbuf *err)
 	for (size_t i = 0; ar->ar_argv != NULL && ar->ar_argv[i] != NULL; i++) {
 		if (i > 0)
 			sqlite3_str_appendchar(cmd, 1, ',');
-		audit_json_str(cmd, ar->ar_argv[i]);
+		audit_json_str(cmd, ar->ar_argv[i], strlen(ar->ar_argv[i]));
 	}
 	sqlite3_str_appendchar(cmd, 1, ']');
 	command = sqlite3_str_finish(cmd);
-	now3339(started, sizeof(started));
+	audit_time(started, sizeof(started));
 	gethostname(host, sizeof(host) - 1);
 	rc = sqlite3_prepare_v2(au->au_db, sql, -1, &st, NULL);
 	if (rc == SQLITE_OK) {
@@ -866,7 +909,7 @@ audit_close(struct audit *au, int exit_code, struct errbuf *err)
 	au->au_lost += au->au_nq;   /* only when the writer never ran */
 	for (size_t i = 0; i < au->au_nq; i++)
 		free(au->au_q[i]);
-	now3339(ended, sizeof(ended));
+	audit_time(ended, sizeof(ended));
 	if (sqlite3_prepare_v2(au->au_db, sql, -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, ended, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, exit_code);

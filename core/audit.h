@@ -5,6 +5,7 @@
 #define HTTPJAIL_AUDIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -78,7 +79,12 @@ int           audit_close(struct audit *, int exit_code, struct errbuf *err);
  */
 sqlite3 *audit_open_db(const char *path, struct errbuf *err);
 
-/* Appends S to SB as a JSON string (quotes, escapes, \u00XX for control bytes). */
-void     audit_json_str(sqlite3_str *sb, const char *s);
+/* Appends LEN bytes of S to SB as a JSON string: quoted, controls as \u00XX,
+ * invalid UTF-8 as U+FFFD. */
+void     audit_json_str(sqlite3_str *sb, const char *s, size_t len);
+/* The length of the valid UTF-8 sequence at P (of N bytes, N > 0), or 0. */
+size_t   audit_utf8_seq(const unsigned char *p, size_t n);
+/* Now as the audit writes times: RFC 3339, UTC, milliseconds ("...T10:00:01.123Z"). */
+void     audit_time(char *out, size_t outsz);
 
 #endif

@@ -260,3 +260,9 @@ run "audit-denied" 0 "$ROOT/scripts/audit-denied" "$TMP/suggest.db"
 expect "audit-denied lists the denied URL of the last run" "$OUT" "http://b.test:$OP/blocked"
 expect "audit-denied counts it with its rule" "$OUT" "$TMP/run.yaml:3"
 expect_eq "audit-denied: a header and one row" "$(wc -l <<<"$OUT")" 3
+
+# The command is stored as valid JSON whatever bytes its arguments hold.
+DB=$TMP/argv.db
+run "odd argv" 0 "${J[@]}" --audit-db "$DB" -- sh -c true "$(printf 'a"b\\c\001\xff\xc3\xa9')"
+expect_eq "runs.command is valid JSON, invalid UTF-8 as U+FFFD" \
+	"$(q "SELECT json_valid(command), json_extract(command, '\$[3]') = 'a\"b\\c' || char(1, 65533, 233) FROM runs")" "1|1"
