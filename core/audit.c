@@ -4,6 +4,7 @@
  * later ends become UPDATEs. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -869,6 +870,7 @@ audit_start(struct audit *au, struct errbuf *err)
 	static const char upd[] =
 		"UPDATE decisions SET status = ?, bytes_up = ?, bytes_down = ?, outcome = ?"
 		" WHERE id = ?";
+	sigset_t all, old;
 	int e;
 
 	if (sqlite3_prepare_v3(au->au_db, ins, -1, SQLITE_PREPARE_PERSISTENT, &au->au_ins,
@@ -878,7 +880,13 @@ audit_start(struct audit *au, struct errbuf *err)
 		errbuf_set(err, "%s: %s", au->au_path, sqlite3_errmsg(au->au_db));
 		return -1;
 	}
-	if ((e = pthread_create(&au->au_thread, NULL, writer, au)) != 0) {
+	/* The writer inherits a full mask: a process-directed SIGINT that httpjail
+	 * queues for its signalfd must never land on this thread and kill the run. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&au->au_thread, NULL, writer, au);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
 		errbuf_set(err, "cannot start the audit writer: %s", strerror(e));
 		return -1;
 	}

@@ -232,6 +232,8 @@ fi
 
 # On a terminal, Ctrl-C reaches the command once (the terminal sends it to the whole
 # process group: httpjail must not pass on a second one), and its exit status comes back.
+# script(1) runs $SHELL -c: without exec, a dash there (CI has no $SHELL) waits in the
+# same process group and dies of the Ctrl-C itself.
 cat > "$TMP/ints.sh" <<'S'
 n=0
 trap 'n=$((n+1))' INT
@@ -244,8 +246,8 @@ S
 if command -v script >/dev/null; then
 	rm -f "$TMP/ints.ready"
 	out=$( (for _ in $(seq 100); do [ -e "$TMP/ints.ready" ] && break; sleep 0.1; done
-		printf '\003'; sleep 5) | timeout 20 script -qec \
-		"$HTTPJAIL_BIN -r 'allow: x' -- sh $TMP/ints.sh $TMP/ints.ready" /dev/null 2>&1)
+		printf '\003'; sleep 5) | SHELL=/bin/sh timeout 20 script -qec \
+		"exec $HTTPJAIL_BIN -r 'allow: x' -- sh $TMP/ints.sh $TMP/ints.ready" /dev/null 2>&1)
 	rc=$?
 	expect "Ctrl-C on the terminal reaches the jailed command once" "$out" "ints=1"
 	expect_eq "and its exit status comes back" "$rc" "7"
