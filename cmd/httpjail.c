@@ -10,6 +10,7 @@
 #include "audit_cmd.h"
 #include "cmd.h"
 #include "log.h"
+#include "version.h"
 
 #ifndef HTTPJAIL_DATADIR
 #define HTTPJAIL_DATADIR "/usr/local/share/httpjail"
@@ -241,9 +242,12 @@ parse(int argc, char **argv, struct options *op, bool *test)
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
-		case 'V':
-			printf("httpjail %s\n", HTTPJAIL_VERSION);
+		case 'V': {
+			char libs[1024];
+			version_libs(libs, sizeof(libs));
+			printf("httpjail %s\n%s", HTTPJAIL_VERSION, libs);
 			exit(0);
+		}
 		case ':':
 			cmd_error("%s: missing argument (see httpjail --help)", argv[optind - 1]);
 			return EXIT_USAGE;

@@ -24,6 +24,7 @@
 #include "dns.h"
 #include "jail.h"
 #include "proxy.h"
+#include "tally.h"
 #include "tls.h"
 
 #define DRAIN_S 10.
@@ -36,6 +37,8 @@ struct run {
 	struct ev_loop       *rn_loop;
 	FILE                 *rn_log;
 	struct audit         *rn_audit;     /* NULL under --no-audit */
+	struct tally         *rn_tally;     /* -v's, else NULL */
+	bool                  rn_color;     /* -v's lines on a terminal */
 	struct proxy_pin     *rn_pins;
 	size_t                rn_npins;
 	struct ca            *rn_ca;
@@ -104,11 +107,16 @@ on_decision(const struct proxy_event *pe, void *arg)
 			         pe->pe_verdict == VERDICT_ALLOW ? "allow" : "deny");
 		else
 			snprintf(why, sizeof(why), "%s", r);
-		fprintf(stderr, "httpjail: %s%s %.*s %.*s (%s)\n",
+		/* Green, red, and yellow for what --dry-run lets through. */
+		const char *on = !rn->rn_color ? "" : pe->pe_verdict == VERDICT_ALLOW ?
+		                 "\033[32m" : pe->pe_enforced ? "\033[31m" : "\033[33m";
+		fprintf(stderr, "httpjail: %s%s%s%s %.*s %.*s (%s)\n", on,
 		        pe->pe_verdict == VERDICT_ALLOW ? "allow" : "deny",
-		        pe->pe_enforced ? "" : " (not enforced)",
+		        pe->pe_enforced ? "" : " (not enforced)", rn->rn_color ? "\033[m" : "",
 		        (int)rq->rq_method.len, rq->rq_method.ptr, (int)rq->rq_url.len,
 		        rq->rq_url.ptr, why);
+		tally_add(rn->rn_tally, pe->pe_verdict == VERDICT_ALLOW, pe->pe_enforced,
+		          rq->rq_host);
 	}
 	return token;
 }
@@ -210,6 +218,16 @@ run_setup(struct run *rn, const struct options *op)
 
 	rn->rn_op = op;
 	rn->rn_loop = ev_default_loop(0);
+	if (op->op_verbose > 0) {
+		const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+		if ((rn->rn_tally = tally_new()) == NULL) {
+			cmd_error("out of memory");
+			return EXIT_INTERNAL;
+		}
+		/* https://no-color.org: set and not empty means no color. */
+		rn->rn_color = isatty(STDERR_FILENO) && (nc == NULL || *nc == '\0') &&
+		               (term == NULL || strcmp(term, "dumb") != 0);
+	}
 	if ((rn->rn_po = cmd_policy(op)) == NULL)
 		return EXIT_USAGE;
 	if (parse_pins(rn) < 0)
@@ -308,6 +326,19 @@ run_teardown(struct run *rn)
 	free(rn->rn_pins);
 	if (rn->rn_sigfd >= 0)
 		close(rn->rn_sigfd);
+	tally_free(rn->rn_tally);
+}
+
+/* -v's closing line: what the run decided, at a glance. */
+static void
+print_tally(const struct run *rn)
+{
+	char line[160];
+
+	if (rn->rn_tally == NULL)
+		return;
+	tally_format(rn->rn_tally, line, sizeof(line));
+	fprintf(stderr, "httpjail: %s\n", line);
 }
 
 static void
@@ -400,6 +431,7 @@ cmd_server(const struct options *op)
 	if ((rc = audit_go(&rn)) != 0)
 		goto out;
 	ev_run(rn.rn_loop, 0);
+	print_tally(&rn);
 	rc = 0;
 out:
 	rc = audit_finish(&rn, rc);
@@ -600,8 +632,9 @@ on_dns(const struct dns_event *de, void *arg)
 	const char *type = de->de_qtype == 28 ? "AAAA" : de->de_qtype == 1 ? "A" : "other";
 
 	if (rn->rn_op->op_verbose > 0)
-		fprintf(stderr, "httpjail: dns %.*s %s %s\n", (int)de->de_name.len,
-		        de->de_name.ptr, type, de->de_answer);
+		fprintf(stderr, "httpjail: %sdns%s %.*s %s %s\n", rn->rn_color ? "\033[36m" : "",
+		        rn->rn_color ? "\033[m" : "", (int)de->de_name.len, de->de_name.ptr, type,
+		        de->de_answer);
 	if (rn->rn_audit != NULL) {
 		char url[300];
 		int n = snprintf(url, sizeof(url), "dns:%.*s?type=%s", (int)de->de_name.len,
@@ -865,6 +898,7 @@ run_command(const struct options *op, bool strong)
 		goto out;
 	}
 	ev_run(rn.rn_loop, 0);
+	print_tally(&rn);
 	if (rn.rn_timed_out)
 		rc = 124;
 	else if (strong && !rn.rn_exited)

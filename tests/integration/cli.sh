@@ -120,6 +120,13 @@ run "example" 0 "$J" check -c "$ROOT/httpjail.yaml.example" &&
 
 run "help" 0 "$J" --help && expect "help lists --sh" "$OUT" "--sh CMD"
 run "version" 0 "$J" --version && expect "version" "$OUT" "httpjail "
+# The libraries as loaded: their own version strings, compared with what they say.
+expect "--version names OpenSSL's" "$OUT" "$(openssl version | cut -d' ' -f1-2)"
+expect "--version names SQLite's" "$OUT" "SQLite $(sqlite3 -version | cut -d' ' -f1)"
+for lib in PCRE2 libnftables libyaml Hyperscan c-ares libev; do
+	grep -qE "^$lib [0-9]+\.[0-9]+" <<<"$OUT" && pass "--version names $lib's" ||
+		fail "--version names $lib's" "$OUT"
+done
 
 # What a connection that is not decrypted shows: the host only, as CONNECT.
 run "no intercept view" 1 "$J" --no-tls-intercept -r 'allow-get: ^https://a\.test/x' --test https://a.test/x &&

@@ -45,3 +45,34 @@ run "log only" 0 "${J[@]}" --log-only -v -- \
 expect "log-only: -v names the engine" "$ERR" "log-only"
 run "dry and log" 2 "${J[@]}" --dry-run --log-only -- true &&
 	expect "--dry-run with --log-only is a usage error" "$ERR" "choose one"
+
+# -v: one line per decision and a closing tally; colored only on a terminal and
+# without NO_COLOR; -q: nothing but errors.
+three="curl -s -o /dev/null http://a.test:$OP/echo; curl -s -o /dev/null http://a.test:$OP/x"
+three="$three; curl -s -o /dev/null http://b.test:$OP/echo"
+run "verbose" 0 "${J[@]}" --no-audit -v -- sh -c "$three" &&
+	expect_eq "-v: a line per decision, then the tally" "$ERR" \
+"httpjail: allow GET http://a.test:$OP/echo (rule 1, -r 1)
+httpjail: deny GET http://a.test:$OP/x (default deny)
+httpjail: deny GET http://b.test:$OP/echo (default deny)
+httpjail: 1 allowed, 2 denied, 2 hosts"
+run "verbose dry" 0 "${J[@]}" --no-audit -v --dry-run -- sh -c "$three" &&
+	expect "-v under --dry-run tallies what would be denied" "$ERR" \
+		"httpjail: 1 allowed, 0 denied, 2 would be denied, 2 hosts"
+run "quiet" 0 "${J[@]}" --no-audit -q -- sh -c "$three" && expect_eq "-q prints nothing" "$ERR" ""
+run "quiet error" 127 "${J[@]}" --no-audit -q -- /nonexistent/command &&
+	expect "-q still prints errors" "$ERR" "httpjail: /nonexistent/command: No such file or directory"
+run "default" 0 "${J[@]}" --no-audit -- sh -c "$three" &&
+	expect_eq "without -v no decision lines" "$ERR" ""
+if command -v script >/dev/null; then
+	# tty_v ENV [OPTION]: the three requests with -v on a pseudo-terminal.
+	tty_v() { SHELL=/bin/sh script -qec "exec env $1 ${J[*]@Q} --no-audit -v ${2-} -- sh -c ${three@Q} 2>&1" /dev/null; }
+	out=$(tty_v TERM=xterm)
+	expect "-v on a terminal colors allow green" "$out" $'\e[32mallow\e[m GET'
+	expect "-v on a terminal colors deny red" "$out" $'\e[31mdeny\e[m GET'
+	out=$(tty_v "TERM=xterm NO_COLOR=1")
+	[[ $out == *$'\e['* ]] && fail "NO_COLOR turns the colors off" "$out" ||
+		expect "NO_COLOR turns the colors off" "$out" "httpjail: deny GET http://b.test:$OP/echo"
+	out=$(tty_v TERM=xterm --dry-run)
+	expect "a request --dry-run lets through is yellow" "$out" $'\e[33mdeny (not enforced)\e[m GET'
+fi
