@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "hook.h"
+#include "http.h"
 
 #define URL_MAX 16384
 
@@ -144,6 +145,12 @@ cmd_test(const struct options *op)
 	}
 	if ((po = cmd_policy(op)) == NULL)
 		return EXIT_USAGE;
+	if (rq.rq_kind != REQ_TCP && http_dot_segment(rq.rq_path)) {
+		printf("deny %s %.*s\nrefused before any rule: dot segment in path (400)\n",
+		       methbuf, (int)rq.rq_url.len, rq.rq_url.ptr);
+		policy_free(po);
+		return 1;
+	}
 	switch (connection_view(po, &rq, buf2, sizeof(buf2))) {
 	case -1:
 		policy_free(po);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "duration.h"
 #include "method.h"
@@ -30,6 +31,7 @@ struct compiler {
 struct cfile {
 	const char *cf_name;
 	char       *cf_dir;
+	bool        cf_pipe;   /* no directory of its own: includes name cwd's files */
 };
 
 static const char *const top_keys[] = {
@@ -316,7 +318,7 @@ include_one(struct compiler *c, const struct cfile *f, const struct ynode *n,
 		return rc;
 	}
 	path = file_path(f, v);
-	if (v[0] == '/' || strchr(f->cf_name, '/') == NULL)
+	if (v[0] == '/' || f->cf_pipe || strchr(f->cf_name, '/') == NULL)
 		name = strdup(v[0] == '.' && v[1] == '/' ? v + 2 : v);
 	else
 		name = policy_strdup_printf("%.*s/%s",
@@ -625,15 +627,28 @@ load(struct compiler *c, const char *path, const char *name,
      const struct cfile *from, const struct ynode *at)
 {
 	char real[PATH_MAX], *slash;
-	struct cfile f = { name, NULL };
+	struct cfile f = { name, NULL, false };
 	struct ydoc *doc;
 	int rc;
 
+	char dir[PATH_MAX];
+	bool pipe = false;
+	struct stat st;
+
 	if (realpath(path, real) == NULL) {
-		if (from != NULL)
+		/* -c /dev/stdin or <(...): a pipe has no path; its includes are relative
+		 * to the working directory. */
+		if (from == NULL && errno == ENOENT && stat(path, &st) == 0 &&
+		    S_ISFIFO(st.st_mode) && strlen(path) < sizeof(real) &&
+		    getcwd(dir, sizeof(dir)) != NULL) {
+			strcpy(real, path);
+			pipe = true;
+		} else if (from != NULL) {
 			return fail(c, from, at, "include: %s: %s", name, strerror(errno));
-		errbuf_set(c->cc_err, "%s: %s", name, strerror(errno));
-		return -1;
+		} else {
+			errbuf_set(c->cc_err, "%s: %s", name, strerror(errno));
+			return -1;
+		}
 	}
 	for (size_t i = 0; i < c->cc_depth; i++) {
 		if (strcmp(c->cc_stack[i], real) == 0)
@@ -654,7 +669,8 @@ load(struct compiler *c, const char *path, const char *name,
 	}
 	c->cc_depth++;
 	slash = strrchr(real, '/');
-	f.cf_dir = strndup(real, slash == real ? 1 : (size_t)(slash - real));
+	f.cf_pipe = pipe;
+	f.cf_dir = pipe ? strdup(dir) : strndup(real, slash == real ? 1 : (size_t)(slash - real));
 	if (f.cf_dir == NULL) {
 		errbuf_set(c->cc_err, "out of memory");
 		rc = -1;

@@ -363,9 +363,52 @@ scheme_len(struct slice t)
 	return i;
 }
 
+/* Length of a path separator at P (a slash, a backslash, or either percent-encoded),
+ * or 0: servers differ on which of them they split on before removing dot segments. */
+static size_t
+sep_len(const char *p, const char *end)
+{
+	if (*p == '/' || *p == '\\')
+		return 1;
+	if (end - p >= 3 && p[0] == '%' && ((p[1] == '2' && (p[2] | 0x20) == 'f') ||
+	                                    (p[1] == '5' && (p[2] | 0x20) == 'c')))
+		return 3;
+	return 0;
+}
+
+/* The origin resolves dot segments (RFC 3986 5.2.4) after the decision saw the path
+ * as sent, so /v1/../admin would pass a rule allowing ^https://h/v1/. */
+bool
+http_dot_segment(struct slice path)
+{
+	const char *p = path.ptr, *end = path.ptr + path.len;
+
+	while (p < end) {
+		size_t dots = 0, n;
+		bool other = false;
+
+		while (p < end && (n = sep_len(p, end)) > 0)
+			p += n;
+		for (; p < end && sep_len(p, end) == 0 && *p != ';'; p++) {
+			if (*p == '.')
+				dots++;
+			else if (end - p >= 3 && p[0] == '%' && p[1] == '2' && (p[2] | 0x20) == 'e') {
+				dots++;
+				p += 2;
+			} else
+				other = true;
+		}
+		if (!other && (dots == 1 || dots == 2))
+			return true;
+		while (p < end && sep_len(p, end) == 0)
+			p++;
+	}
+	return false;
+}
+
 /* Splits "path[?query]" at T[OFF..]; an empty path becomes the static "/". */
-static void
-split_path(struct http_req *req, size_t off)
+static int
+split_path(struct http_req *req, size_t off, const char **why)
 {
 	struct slice t = req->hr_target;
 	const char *q = memchr(t.ptr + off, '?', t.len - off);
@@ -377,6 +420,11 @@ split_path(struct http_req *req, size_t off)
 		req->hr_path = (struct slice){ slash, 1 };
 	if (q != NULL)
 		req->hr_query = (struct slice){ q + 1, t.len - pend - 1 };
+	if (http_dot_segment(req->hr_path)) {
+		*why = "dot segment in path";
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -410,8 +458,7 @@ parse_absolute(struct http_req *req, size_t slen, const char **why)
 		*why = "invalid port in target";
 		return -1;
 	}
-	split_path(req, aend);
-	return 0;
+	return split_path(req, aend, why);
 }
 
 /* RFC 9112 3.2: which form the target has, and whether the method allows it. */
@@ -450,8 +497,7 @@ parse_target(struct http_req *req, const char **why)
 		}
 		if (t.ptr[0] == '/') {
 			req->hr_form = HTTP_TARGET_ORIGIN;
-			split_path(req, 0);
-			return 0;
+			return split_path(req, 0, why);
 		}
 		req->hr_form = HTTP_TARGET_ABSOLUTE;
 		return parse_absolute(req, slen, why);

@@ -92,6 +92,11 @@ ssize_t http_parse_request(const char *buf, size_t len, struct http_req *req,
 ssize_t http_parse_response(const char *buf, size_t len, struct slice req_method,
                             struct http_resp *resp, const char **why);
 
+/* Whether PATH has a "." or ".." segment, also percent-encoded, followed by ";params"
+ * or split by a backslash or an encoded slash: such a request is refused (400), as
+ * curl and browsers never send one. */
+bool http_dot_segment(struct slice path);
+
 /* The value of the first field named NAME (case-insensitive), or an empty slice. */
 struct slice http_field_get(const struct http_field *fields, size_t n, const char *name);
 

@@ -113,6 +113,17 @@ run "check warnings" 0 "$J" check -r 'allow: github\.com' -r 'allow: github\.com
 run "check no-tls-intercept" 0 "$J" check --no-tls-intercept -r 'allow-get: ^https://a\.test/' &&
 	expect "check no-tls-intercept" "$ERR" "methods cannot be enforced on HTTPS without TLS interception"
 
+# A policy on a pipe: its includes are relative to the working directory.
+printf 'version: 1\nrules: [{action: allow, host: a.test}]\n' > "$TMP/inc.yaml"
+out=$(cd "$TMP" && printf 'version: 1\ninclude: [./inc.yaml]\n' | "$J" check -c /dev/stdin 2>&1)
+expect "-c /dev/stdin reads a pipe, includes from the working directory" "$out" "inc.yaml:2  allow host=a.test"
+out=$(cd "$TMP" && "$J" -c <(printf 'version: 1\nrules: [{action: allow, host: a.test}]\n') --test https://a.test/)
+expect "-c <(...) works" "$out" "allow GET https://a.test/"
+
+# A path with a dot segment is refused before any rule (the proxy answers 400).
+run "dots" 1 "$J" -r 'allow: ^https://a\.test/v1/' --test POST 'https://a.test/v1/%2e%2e/admin' &&
+	expect "--test: a dot segment is refused before any rule" "$OUT" "refused before any rule: dot segment in path (400)"
+
 # The shipped example policy compiles without a warning.
 run "example" 0 "$J" check -c "$ROOT/httpjail.yaml.example" &&
 	{ [ -z "$ERR" ] && expect "example has no warnings" "$OUT" " rules, 0 warnings" ||

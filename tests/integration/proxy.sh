@@ -72,6 +72,8 @@ bad=(
 	"G@T http://a.test:$OP/echo?method HTTP/1.1\r\nHost: a.test\r\n\r\n"
 	"GET http://a.test:$OP/echo?version HTTP/1.2\r\nHost: a.test\r\n\r\n"
 	"POST http://a.test:$OP/echo?chunk HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+	"GET http://a.test:$OP/echo/../other?dots HTTP/1.1\r\nHost: a.test\r\n\r\n"
+	"GET http://a.test:$OP/echo/%%2e%%2e/other?encdots HTTP/1.1\r\nHost: a.test\r\n\r\n"
 )
 for i in "${!bad[@]}"; do
 	out=$(printf "${bad[$i]}" | raw "$PROXY")
@@ -82,7 +84,7 @@ for i in "${!bad[@]}"; do
 	*) expect "malformed request $i gets 400" "$out" "HTTP/1.1 400 Bad Request" ;;
 	esac
 done
-after=$(grep -c -E 'smuggle|fold|bare|space|nul|method|version' "$TMP/origin.log")
+after=$(grep -c -E 'smuggle|fold|bare|space|nul|method|version|dots' "$TMP/origin.log")
 expect_eq "no malformed head reached the origin" "$after" "0"
 
 proxy_alive "proxy survives malformed requests"
