@@ -412,8 +412,12 @@ parse(int argc, char **argv, struct audit_args *a, struct request_args *ra)
 		cmd_error("audit report: --format: only markdown");
 		return EXIT_USAGE;
 	}
-	if ((ra->ra_sub == SUB_LIST || ra->ra_sub == SUB_RUNS || ra->ra_sub == SUB_SUMMARY) &&
-	    a->aa_format == AF_MARKDOWN) {
+	if (a->aa_format_set && (ra->ra_sub == SUB_SUGGEST || ra->ra_sub == SUB_EXPORT)) {
+		cmd_error(ra->ra_sub == SUB_SUGGEST ? "audit suggest: writes YAML; no --format" :
+		          "audit export: writes JSON lines; no --format");
+		return EXIT_USAGE;
+	}
+	if (ra->ra_sub != SUB_REPORT && a->aa_format == AF_MARKDOWN) {
 		cmd_error("audit: --format markdown goes with report");
 		return EXIT_USAGE;
 	}

@@ -47,6 +47,14 @@ cmd_ca(int argc, char **argv)
 	uid_t uid;
 	gid_t gid;
 
+	if (argc == 2 && (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)) {
+		fputs("usage: httpjail ca path|show|export|regenerate\n"
+		      "  path        print the CA certificate's path\n"
+		      "  show        print its path, subject, SHA-256 fingerprint and validity\n"
+		      "  export      print the CA certificate in PEM\n"
+		      "  regenerate  replace the CA with a new key and certificate\n", stdout);
+		return 0;
+	}
 	if (argc != 2 || (strcmp(verb, "path") && strcmp(verb, "show") &&
 	                  strcmp(verb, "export") && strcmp(verb, "regenerate"))) {
 		cmd_error("ca: expected one of path, show, export, regenerate");

@@ -211,7 +211,7 @@ run "report all runs" 0 "$J" audit report --audit-db "$DB" --run all &&
 #### Would be denied (dry run)
 #### Allowed hosts"
 
-run "export" 0 "$J" audit export --audit-db "$DB" --format table &&
+run "export" 0 "$J" audit export --audit-db "$DB" &&
 	expect_eq "export lines" "$(python3 -c '
 import json, sys
 print(" ".join(str(json.loads(l)["id"]) for l in sys.stdin))' <<<"$OUT" 2>&1)" "1 2 3 4 5 6 7 8 9"
@@ -252,6 +252,12 @@ err_case "bad --format" 2 "httpjail: audit: --format 'yaml': expected table, jso
 	"$J" audit --audit-db "$DB" --format yaml
 err_case "markdown is for report" 2 "httpjail: audit: --format markdown goes with report" \
 	"$J" audit --audit-db "$DB" --format markdown
+err_case "markdown is not for replay" 2 "httpjail: audit: --format markdown goes with report" \
+	"$J" audit replay --audit-db "$DB" -r 'allow: x' --format markdown
+err_case "suggest takes no --format" 2 "httpjail: audit suggest: writes YAML; no --format" \
+	"$J" audit suggest --audit-db "$DB" --format csv
+err_case "export takes no --format" 2 "httpjail: audit export: writes JSON lines; no --format" \
+	"$J" audit export --audit-db "$DB" --format json
 err_case "--denied --allowed" 2 "httpjail: audit: --denied and --allowed exclude each other" \
 	"$J" audit --audit-db "$DB" --denied --allowed
 err_case "bad --host" 2 "httpjail: audit: --host 'a(': invalid regex (missing closing parenthesis at offset 2)" \

@@ -130,6 +130,7 @@ run "example" 0 "$J" check -c "$ROOT/httpjail.yaml.example" &&
 		fail "example has no warnings" "$ERR"; }
 
 run "help" 0 "$J" --help && expect "help lists --sh" "$OUT" "--sh CMD"
+run "ca --help" 0 "$J" ca --help && expect "ca --help prints the verbs" "$OUT" "usage: httpjail ca path|show|export|regenerate"
 run "version" 0 "$J" --version && expect "version" "$OUT" "httpjail "
 # The libraries as loaded: their own version strings, compared with what they say.
 expect "--version names OpenSSL's" "$OUT" "$(openssl version | cut -d' ' -f1-2)"
