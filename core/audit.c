@@ -268,6 +268,31 @@ sql_regexp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int(ctx, m == 1);
 }
 
+/* WAL mode: another run creating the file at the same moment holds the lock the
+ * switch needs, and SQLite then answers BUSY, or the old mode, without waiting. */
+static int
+set_wal(sqlite3 *db)
+{
+	for (int waited = 0;; waited += 10) {
+		sqlite3_stmt *st;
+		bool wal = false;
+		int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+
+		if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const unsigned char *mode = sqlite3_column_text(st, 0);
+			wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+			rc = SQLITE_OK;
+		}
+		sqlite3_finalize(st);
+		if (wal)
+			return 0;
+		if ((rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+		    waited >= BUSY_MS)
+			return -1;
+		sqlite3_sleep(10);
+	}
+}
+
 /* Opens PATH with FLAGS and makes it usable: ours, current schema, WAL. An empty
  * file gets the schema only when FLAGS has SQLITE_OPEN_CREATE. */
 static sqlite3 *
@@ -292,8 +317,16 @@ db_open(const char *path, int flags, struct errbuf *err)
 	sqlite3_busy_timeout(db, BUSY_MS);
 	sqlite3_create_function(db, "regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
 	                        sql_regexp, NULL, NULL);
-	/* Read before anything is written, so that a foreign file is left as it was. */
-	if ((kind = identify(db, path, &version, err)) < 0)
+	/* Read before anything is written, so that a foreign file is left as it was; in
+	 * one read transaction, so that a run creating the schema meanwhile is seen
+	 * either not at all or whole. */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		errbuf_set(err, "%s: cannot read the audit database: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	kind = identify(db, path, &version, err);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (kind < 0)
 		goto fail;
 	if (kind == 0 && (flags & SQLITE_OPEN_CREATE) == 0) {
 		errbuf_set(err, "%s: the audit database is empty", path);
@@ -306,7 +339,7 @@ db_open(const char *path, int flags, struct errbuf *err)
 		           path);
 		goto fail;
 	}
-	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
+	if (set_wal(db) < 0 ||
 	    sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
 		errbuf_set(err, "%s: cannot use the audit database: %s", path, sqlite3_errmsg(db));
 		goto fail;

@@ -87,7 +87,7 @@ for k in 1 2 3 4; do
 done
 st=0
 for p in "${pids[@]}"; do wait "$p" || st=$?; done
-expect_eq "four runs at once all exit 0" "$st" 0
+expect_eq "four runs at once all exit 0" "$st $(cat "$TMP"/four?.err)" "0 "
 expect_eq "four runs at once: 4 runs, 8,000 rows" \
 	"$(q 'SELECT count(*) FROM runs'),$(q 'SELECT count(*) FROM decisions')" "4,8000"
 expect_eq "2,000 rows for each run" \
