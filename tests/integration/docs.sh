@@ -1,6 +1,6 @@
 #!/bin/bash
 # The manual matches the code: lint-clean pages, every long option in httpjail.1,
-# every policy key in httpjail.yaml.5; every option, subcommand and database column
+# every policy key and shipped ruleset in httpjail.yaml.5; every option, subcommand and database column
 # of httpjail audit in httpjail-audit.1; the demo script runs.
 . "$(dirname "$0")/lib.sh"
 
@@ -33,6 +33,16 @@ for k in $keys; do
 	grep -q "^\.It Ic $k\\b" "$ROOT/man/httpjail.yaml.5" && pass "httpjail.yaml.5 documents $k" ||
 		fail "httpjail.yaml.5 documents $k" "no '.It Ic $k' in man/httpjail.yaml.5"
 done
+
+# Every shipped ruleset has its entry under RULESETS in httpjail.yaml.5.
+n=0
+for r in "$ROOT"/rulesets/*.yaml; do
+	name=$(basename "$r" .yaml)
+	n=$((n + 1))
+	grep -q "^\.It Cm $name\$" "$ROOT/man/httpjail.yaml.5" && pass "httpjail.yaml.5 describes ruleset $name" ||
+		fail "httpjail.yaml.5 describes ruleset $name" "no '.It Cm $name' in man/httpjail.yaml.5"
+done
+[ "$n" -ge 10 ] || fail "rulesets found" "only $n in rulesets/"
 
 # httpjail audit: the long options of the getopt_long table of cmd/audit.c, listed as
 # "Fl \-NAME"; the subcommands of its sub_names table, as ".It Cm NAME".
