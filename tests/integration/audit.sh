@@ -44,6 +44,7 @@ expect_eq "the run row" "$(q "SELECT mode, dry_run, exit_code, json_extract(comm
 	"weak|0|0|curl|2|64|1"
 expect_eq "WAL mode" "$(q 'PRAGMA journal_mode')" "wal"
 expect_eq "schema version" "$(q 'PRAGMA user_version')" "2"
+expect_eq "a new database has 16 KiB pages" "$(q 'PRAGMA page_size')" "16384"
 
 # SIGTERM in the middle of a load: every request the client saw answered is a row.
 DB=$TMP/term.db
