@@ -556,6 +556,15 @@ settings(struct compiler *c, const struct cfile *f, const struct ynode *root)
 		if (want_word(c, f, v, "default", actions, N(actions), &w) < 0)
 			return -1;
 		po->po_default = w == 0 ? VERDICT_ALLOW : VERDICT_DENY;
+		/* An included file's default decides for its includer too: check says so,
+		 * unless a file given with -c sets it afterwards. */
+		free(po->po_default_from);
+		po->po_default_from = NULL;
+		if (c->cc_depth > 1 && (po->po_default_from = policy_strdup_printf("%s:%u:%u",
+		    f->cf_name, v->yn_line, v->yn_col)) == NULL) {
+			errbuf_set(c->cc_err, "out of memory");
+			return -1;
+		}
 	}
 	if ((v = map_get(root, "dry_run")) != NULL &&
 	    want_bool(c, f, v, "dry_run", &po->po_dry_run) < 0)

@@ -283,6 +283,10 @@ policy_lint(const struct policy *po, policy_warn_cb *warn, void *arg)
 		oom = shadowers_add(&sw, r) < 0;
 		lint_tls(po, r, i, warn, arg, &count);
 	}
+	if (po->po_default_from != NULL)
+		emit(warn, arg, &count, "%s: default: an included file sets the default of the "
+		     "whole policy (deny when no file sets it); set it in the including file",
+		     po->po_default_from);
 	if (oom)
 		emit(warn, arg, &count, "out of memory: lint stopped early");
 	hostidx_free(sw.sh_byhost);

@@ -68,6 +68,7 @@ policy_free(struct policy *po)
 	hostidx_free(po->po_passidx);
 	strv_free(po->po_expose, po->po_nexpose);
 	free(po->po_audit_db);
+	free(po->po_default_from);
 	free(po->po_log_level);
 	free(po->po_log_file);
 	strv_free(po->po_files, po->po_nfiles);

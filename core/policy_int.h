@@ -37,6 +37,7 @@ struct policy {
 	char           **po_expose;
 	size_t           po_nexpose;
 	char            *po_audit_db, *po_log_level, *po_log_file;
+	char            *po_default_from;  /* "FILE:LINE:COL" of an included file's default */
 	char           **po_files;
 	size_t           po_nfiles;
 	/* The index over the rules, built once they are all known. */

@@ -120,6 +120,17 @@ expect "-c /dev/stdin reads a pipe, includes from the working directory" "$out" 
 out=$(cd "$TMP" && "$J" -c <(printf 'version: 1\nrules: [{action: allow, host: a.test}]\n') --test https://a.test/)
 expect "-c <(...) works" "$out" "allow GET https://a.test/"
 
+# An included file's default decides for the whole policy: check warns, unless the
+# including file sets its own.
+printf 'version: 1\ndefault: allow\n' > "$TMP/incdef.yaml"
+printf 'version: 1\ninclude: [./incdef.yaml]\n' > "$TMP/topdef.yaml"
+run "included default" 0 "$J" check -c "$TMP/topdef.yaml" &&
+	expect_eq "check warns about an included file's default" "$ERR" \
+		"httpjail: warning: $TMP/incdef.yaml:2:10: default: an included file sets the default of the whole policy (deny when no file sets it); set it in the including file"
+printf 'version: 1\ninclude: [./incdef.yaml]\ndefault: deny\n' > "$TMP/topdef.yaml"
+run "included default overridden" 0 "$J" check -c "$TMP/topdef.yaml" &&
+	expect_eq "no warning when the including file sets the default" "$ERR" ""
+
 # A path with a dot segment is refused before any rule (the proxy answers 400).
 run "dots" 1 "$J" -r 'allow: ^https://a\.test/v1/' --test POST 'https://a.test/v1/%2e%2e/admin' &&
 	expect "--test: a dot segment is refused before any rule" "$OUT" "refused before any rule: dot segment in path (400)"
