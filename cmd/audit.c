@@ -74,7 +74,8 @@ static const char usage_text[] =
 	"\n"
 	"      --audit-db PATH      the database (default $HTTPJAIL_AUDIT_DB, else\n"
 	"                           ~/.local/state/httpjail/audit.db); also --db\n"
-	"      --run ID|last|all    which runs (repeatable; default last, all for runs and export)\n"
+	"      --run ID|last|all    which runs (repeatable; default last; all for runs, export,\n"
+	"                           --since and --after-id)\n"
 	"      --denied, --allowed  only denied, or only allowed, decisions\n"
 	"      --host REGEX         only hosts REGEX finds (PCRE2, unanchored)\n"
 	"      --since WHEN         only since 30s, 30m, 2h, 7d or 1w ago, or an RFC 3339 time\n"
@@ -449,13 +450,15 @@ query_int(sqlite3 *db, const char *sql, int64_t arg, int64_t *v)
 	return found;
 }
 
-/* --run values to ids: "last" is the newest, "all" (or none, for runs and export) no
- * filter. */
+/* --run values to ids: "last" is the newest, "all" no filter. Without --run: all for
+ * runs and export, and when --since or --after-id already says which (the last hour
+ * means every run in it); else the last run. */
 static int
 resolve_runs(struct audit_args *a, const struct request_args *ra, const char *path)
 {
 	static const char *const dflt[] = { "last" };
-	bool all = ra->ra_nruns == 0 && (ra->ra_sub == SUB_RUNS || ra->ra_sub == SUB_EXPORT);
+	bool all = ra->ra_nruns == 0 && (ra->ra_sub == SUB_RUNS || ra->ra_sub == SUB_EXPORT ||
+	                                 a->aa_since[0] != '\0' || a->aa_after_id > 0);
 	size_t n = ra->ra_nruns;
 	const char *const *runs = n > 0 ? ra->ra_runs : dflt;
 

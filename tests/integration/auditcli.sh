@@ -96,6 +96,9 @@ ids_case "--since a duration" "" --since 1h --run all
 ids_case "--since a long duration" "1 2 3 4 5 6 7 8 9" --since 100000w --run all
 ids_case "--kind" "4" --kind dns --run all
 ids_case "--after-id" "8 9" --after-id 7 --run all
+ids_case "--since without --run looks at every run" "3 4 5 6 7 8 9" --since 2020-03-01T10:00:03Z
+ids_case "--after-id without --run looks at every run" "5 6 7 8 9" --after-id 4
+ids_case "--run last narrows --since" "6 7 8 9" --since 2020-03-01T10:00:03Z --run last
 ids_case "options after the subcommand" "2 5" list --run 1 --host a.test --denied
 HTTPJAIL_AUDIT_DB=$DB run "HTTPJAIL_AUDIT_DB" 0 "$J" audit --format json &&
 	expect_eq "HTTPJAIL_AUDIT_DB" "$(ids <<<"$OUT")" "6 7 8 9"
