@@ -1,5 +1,5 @@
 /* audit: `httpjail audit`: its options, and what it lists (decisions, runs, summary,
- * report, export). suggest and replay are in audit_suggest.c. */
+ * export). report is in audit_report.c, suggest and replay in audit_suggest.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -16,8 +16,6 @@
 #include "regex.h"
 #include "suggest.h"
 
-/* A report lists at most this many rows per table; the rest are counted. */
-#define REPORT_ROWS 100
 /* "Nothing to show": the database has no runs, or not the one asked for. */
 #define EXIT_NOTHING 1
 
@@ -490,13 +488,8 @@ resolve_runs(struct audit_args *a, const struct request_args *ra, const char *pa
 	return 0;
 }
 
-/*
- * HEAD, then " WHERE" and the terms ARGS select, then TAIL, prepared and bound. RUNS:
- * the query is on runs r (--run and --since), not on decisions d. NULL after printing
- * the error.
- */
-static sqlite3_stmt *
-select_where(const struct audit_args *a, const char *head, bool runs, const char *tail)
+sqlite3_stmt *
+audit_select(const struct audit_args *a, const char *head, bool runs, const char *tail)
 {
 	sqlite3_str *sb = sqlite3_str_new(a->aa_db);
 	const char *verdict = a->aa_denied ? "deny" : a->aa_allowed ? "allow" : NULL;
@@ -549,10 +542,8 @@ select_where(const struct audit_args *a, const char *head, bool runs, const char
 	return st;
 }
 
-/* Steps ST (finalizing it) and calls ROW on each row until ROW returns nonzero; 0, or -1
- * after a failure (a negative ROW has printed its own). */
-static int
-step_all(sqlite3 *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *), void *arg)
+int
+audit_step_all(sqlite3 *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *), void *arg)
 {
 	int rc, r = 0;
 
@@ -571,8 +562,8 @@ step_all(sqlite3 *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *), void
 int
 audit_each(const struct audit_args *a, int (*row)(sqlite3_stmt *, void *), void *arg)
 {
-	return step_all(a->aa_db, select_where(a, "SELECT " AUDIT_COLUMNS " FROM decisions d",
-	                                       false, " ORDER BY d.id"), row, arg);
+	return audit_step_all(a->aa_db, audit_select(a, "SELECT " AUDIT_COLUMNS
+	                      " FROM decisions d", false, " ORDER BY d.id"), row, arg);
 }
 
 /* Column I as a cell; valid until the next step. */
@@ -599,8 +590,8 @@ col(sqlite3_stmt *st, int i)
 	return (struct cell){ t, s, (size_t)sqlite3_column_bytes(st, i) };
 }
 
-static const char *
-col_str(sqlite3_stmt *st, int i)
+const char *
+audit_col_str(sqlite3_stmt *st, int i)
 {
 	return (const char *)sqlite3_column_text(st, i);
 }
@@ -630,7 +621,8 @@ list_row(sqlite3_stmt *st, void *arg)
 {
 	struct list_ctx *lc = arg;
 	struct cell c[AC_OUTCOME + 1];
-	const char *verdict = col_str(st, AC_VERDICT), *rule = col_str(st, AC_RULE_SOURCE);
+	const char *verdict = audit_col_str(st, AC_VERDICT);
+	const char *rule = audit_col_str(st, AC_RULE_SOURCE);
 	char *vtext = NULL, *where = NULL;
 
 	if (!lc->lc_table) {
@@ -643,9 +635,9 @@ list_row(sqlite3_stmt *st, void *arg)
 	if (sqlite3_column_int(st, AC_ENFORCED) == 0 &&
 	    asprintf(&vtext, "%s (not enforced)", verdict ? verdict : "-") < 0)
 		vtext = NULL;
-	if (col_str(st, AC_URL) == NULL && col_str(st, AC_HOST) != NULL &&
+	if (audit_col_str(st, AC_URL) == NULL && audit_col_str(st, AC_HOST) != NULL &&
 	    asprintf(&where, sqlite3_column_type(st, AC_PORT) == SQLITE_NULL ? "%s" : "%s:%d",
-	             col_str(st, AC_HOST), sqlite3_column_int(st, AC_PORT)) < 0)
+	             audit_col_str(st, AC_HOST), sqlite3_column_int(st, AC_PORT)) < 0)
 		where = NULL;
 	c[0] = col(st, AC_ID);
 	c[1] = col(st, AC_TS);
@@ -655,7 +647,7 @@ list_row(sqlite3_stmt *st, void *arg)
 	c[5] = col(st, AC_METHOD);
 	c[6] = where ? cell_str(where) : col(st, AC_URL);
 	/* The DNS stub answers every name: no rule decided a query. */
-	c[7] = rule ? cell_str(rule) : strcmp(col_str(st, AC_KIND), "dns") == 0 ?
+	c[7] = rule ? cell_str(rule) : strcmp(audit_col_str(st, AC_KIND), "dns") == 0 ?
 	       (struct cell){ CELL_NULL, NULL, 0 } : cell_str("default");
 	c[8] = col(st, AC_STATUS);
 	c[9] = col(st, AC_REASON);
@@ -750,7 +742,7 @@ runs(const struct audit_args *a)
 		cmd_error("out of memory");
 		return -1;
 	}
-	rc = step_all(a->aa_db, select_where(a,
+	rc = audit_step_all(a->aa_db, audit_select(a,
 		"SELECT r.id, r.started_at, r.ended_at, r.mode, r.exit_code, count(d.id),"
 		" coalesce(sum(d.verdict = 'deny'), 0), r.command"
 		" FROM runs r LEFT JOIN decisions d ON d.run_id = r.id", true,
@@ -758,18 +750,6 @@ runs(const struct audit_args *a)
 	return finish(lc.lc_out) < 0 ? -1 : rc;
 }
 
-/* One host's decisions, gathered from rows ordered by host, then method. */
-struct hostgroup {
-	bool     hg_open;
-	char    *hg_host;     /* NULL: decisions without a host */
-	int64_t  hg_allowed, hg_denied;
-	char    *hg_methods;  /* distinct, sorted, comma-separated */
-	size_t   hg_mlen;
-	FILE    *hg_mf;
-	char    *hg_first, *hg_last;
-	int    (*hg_each)(const struct hostgroup *, void *);
-	void    *hg_arg;
-};
 
 static char *
 dup_or_null(const char *s)
@@ -802,8 +782,8 @@ static int
 host_row(sqlite3_stmt *st, void *arg)
 {
 	struct hostgroup *g = arg;
-	const char *host = col_str(st, 0), *method = col_str(st, 1);
-	const char *first = col_str(st, 4), *last = col_str(st, 5);
+	const char *host = audit_col_str(st, 0), *method = audit_col_str(st, 1);
+	const char *first = audit_col_str(st, 4), *last = audit_col_str(st, 5);
 	int rc;
 
 	if (g->hg_open && (host == NULL ? g->hg_host != NULL :
@@ -838,15 +818,14 @@ host_row(sqlite3_stmt *st, void *arg)
 	return 0;
 }
 
-/* Calls EACH once per host of the decisions A selects, in host order. */
-static int
-host_groups(const struct audit_args *a, int (*each)(const struct hostgroup *, void *),
+int
+audit_host_groups(const struct audit_args *a, int (*each)(const struct hostgroup *, void *),
             void *arg)
 {
 	struct hostgroup g = { .hg_each = each, .hg_arg = arg };
 	int rc;
 
-	rc = step_all(a->aa_db, select_where(a,
+	rc = audit_step_all(a->aa_db, audit_select(a,
 		"SELECT d.host, d.method, coalesce(sum(d.verdict = 'allow'), 0),"
 		" coalesce(sum(d.verdict = 'deny'), 0), min(d.ts), max(d.ts) FROM decisions d",
 		false, " GROUP BY d.host, d.method ORDER BY d.host, d.method"), host_row, &g);
@@ -895,211 +874,8 @@ summary(const struct audit_args *a)
 		cmd_error("out of memory");
 		return -1;
 	}
-	rc = host_groups(a, summary_host, o);
+	rc = audit_host_groups(a, summary_host, o);
 	return finish(o) < 0 ? -1 : rc;
-}
-
-static const char *
-plural(int64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
-}
-
-struct report_table {
-	const char *rt_title;
-	int64_t     rt_rows;
-};
-
-static int
-denied_row(sqlite3_stmt *st, void *arg)
-{
-	struct report_table *rt = arg;
-
-	if (rt->rt_rows++ == 0)
-		printf("\n#### %s\n\n| method | url | rule | count |\n| --- | --- | --- | ---: |\n",
-		       rt->rt_title);
-	if (rt->rt_rows > REPORT_ROWS)
-		return 0;
-	fputs("| ", stdout);
-	md_cell(stdout, col_str(st, 0) ? col_str(st, 0) : "-", col_str(st, 0) ?
-	        (size_t)sqlite3_column_bytes(st, 0) : 1);
-	fputs(" | ", stdout);
-	if (col_str(st, 1) != NULL)
-		md_code(stdout, col_str(st, 1), (size_t)sqlite3_column_bytes(st, 1), true);
-	fputs(" | ", stdout);
-	md_cell(stdout, col_str(st, 2), (size_t)sqlite3_column_bytes(st, 2));
-	printf(" | %lld |\n", (long long)sqlite3_column_int64(st, 3));
-	return 0;
-}
-
-static int
-allowed_host(const struct hostgroup *g, void *arg)
-{
-	struct report_table *rt = arg;
-
-	if (rt->rt_rows++ == 0)
-		printf("\n#### Allowed hosts\n\n| host | requests | methods |\n| --- | ---: | --- |\n");
-	if (rt->rt_rows > REPORT_ROWS)
-		return 0;
-	fputs("| ", stdout);
-	md_cell(stdout, g->hg_host ? g->hg_host : "-", g->hg_host ? strlen(g->hg_host) : 1);
-	printf(" | %lld | ", (long long)(g->hg_allowed + g->hg_denied));
-	md_cell(stdout, g->hg_methods ? g->hg_methods : "", g->hg_methods ? g->hg_mlen : 0);
-	fputs(" |\n", stdout);
-	return 0;
-}
-
-static void
-report_more(const struct report_table *rt, int64_t run, const char *filter)
-{
-	if (rt->rt_rows > REPORT_ROWS)
-		printf("\n%lld more not shown: httpjail audit --run %lld %s\n",
-		       (long long)(rt->rt_rows - REPORT_ROWS), (long long)run, filter);
-}
-
-/* The first line: what ran, how it ended, how many decisions. */
-static int
-report_head(const struct audit_args *r, int64_t run)
-{
-	sqlite3_stmt *st = NULL;
-	char *line = NULL;
-	size_t n = 0;
-	FILE *f;
-	int rc;
-
-	printf("### httpjail audit: run %lld\n\n", (long long)run);
-	if (sqlite3_prepare_v2(r->aa_db, "SELECT command, mode, exit_code, dry_run FROM runs"
-	                       " WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, run);
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
-		goto fail;
-	if ((f = open_memstream(&line, &n)) == NULL ||
-	    argv_json(col_str(st, 0), (size_t)sqlite3_column_bytes(st, 0), f) < 0) {
-		if (f != NULL)
-			fclose(f);
-		free(line);
-		line = dup_or_null(col_str(st, 0));
-		n = line ? strlen(line) : 0;
-	} else {
-		fclose(f);
-	}
-	fputs("Command ", stdout);
-	if (n > 0)
-		md_code(stdout, line, n, false);
-	else
-		fputs("none", stdout);
-	free(line);
-	fputs(", mode ", stdout);
-	md_cell(stdout, col_str(st, 1) ? col_str(st, 1) : "-",
-	        col_str(st, 1) ? (size_t)sqlite3_column_bytes(st, 1) : 1);
-	if (sqlite3_column_type(st, 2) == SQLITE_NULL)
-		fputs(", exit code none", stdout);
-	else
-		printf(", exit code %lld", (long long)sqlite3_column_int64(st, 2));
-	printf(", dry run %s", sqlite3_column_int(st, 3) ? "yes" : "no");
-	sqlite3_finalize(st);
-	st = select_where(r, "SELECT count(*), coalesce(sum(d.verdict = 'allow'), 0),"
-	                  " coalesce(sum(d.verdict = 'deny'), 0), count(DISTINCT d.host)"
-	                  " FROM decisions d", false, "");
-	if (st == NULL)
-		return -1;
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
-		goto fail;
-	printf(": %lld %s, %lld allowed, %lld denied, %lld %s.\n",
-	       (long long)sqlite3_column_int64(st, 0),
-	       plural(sqlite3_column_int64(st, 0), "decision", "decisions"),
-	       (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
-	       (long long)sqlite3_column_int64(st, 3),
-	       plural(sqlite3_column_int64(st, 3), "host", "hosts"));
-	sqlite3_finalize(st);
-	return 0;
-fail:
-	cmd_error("audit: %s", sqlite3_errmsg(r->aa_db));
-	sqlite3_finalize(st);
-	return -1;
-}
-
-static int
-report_run(const struct audit_args *a, int64_t run)
-{
-	static const char head[] =
-		"SELECT coalesce(d.method, upper(d.kind)), coalesce(d.url, d.host),"
-		" coalesce(d.rule_source, 'default'), count(*) FROM decisions d";
-	static const char group[] = " GROUP BY 1, 2, 3 ORDER BY 4 DESC, 2, 1, 3";
-	struct report_table denied = { "Denied", 0 }, dry = { "Would be denied (dry run)", 0 };
-	struct report_table hosts = { NULL, 0 };
-	struct audit_args r = *a;
-	char tail[128];
-
-	r.aa_runs[0] = run;
-	r.aa_nruns = 1;
-	if (report_head(&r, run) < 0)
-		return -1;
-	if (!a->aa_allowed) {
-		r.aa_denied = true;
-		snprintf(tail, sizeof(tail), " AND d.enforced <> 0%s", group);
-		if (step_all(r.aa_db, select_where(&r, head, false, tail), denied_row, &denied) < 0)
-			return -1;
-		report_more(&denied, run, "--denied");
-		snprintf(tail, sizeof(tail), " AND d.enforced = 0%s", group);
-		if (step_all(r.aa_db, select_where(&r, head, false, tail), denied_row, &dry) < 0)
-			return -1;
-		report_more(&dry, run, "--denied");
-		if (denied.rt_rows + dry.rt_rows == 0)
-			printf("\nNothing was denied.\n");
-		r.aa_denied = false;
-	}
-	if (!a->aa_denied) {
-		r.aa_allowed = true;
-		if (host_groups(&r, allowed_host, &hosts) < 0)
-			return -1;
-		report_more(&hosts, run, "--allowed");
-		if (hosts.rt_rows == 0)
-			printf("\nNothing was allowed.\n");
-	}
-	return 0;
-}
-
-struct report_ctx {
-	const struct audit_args *rc_args;
-	int                      rc_n;
-};
-
-static int
-report_each(sqlite3_stmt *st, void *arg)
-{
-	struct report_ctx *rc = arg;
-
-	if (rc->rc_n++ > 0)
-		putchar('\n');
-	return report_run(rc->rc_args, sqlite3_column_int64(st, 0));
-}
-
-/* Markdown for a CI job summary: one section per run, oldest first. */
-static int
-report(const struct audit_args *a)
-{
-	struct report_ctx rc = { a, 0 };
-	sqlite3_stmt *st = NULL;
-	int r = 0;
-
-	for (size_t i = 0; i < a->aa_nruns && r == 0; i++) {
-		if (i > 0)
-			putchar('\n');
-		r = report_run(a, a->aa_runs[i]);
-	}
-	if (a->aa_nruns == 0) {
-		if (sqlite3_prepare_v2(a->aa_db, "SELECT id FROM runs ORDER BY id", -1, &st,
-		                       NULL) != SQLITE_OK)
-			cmd_error("audit: %s", sqlite3_errmsg(a->aa_db));
-		r = step_all(a->aa_db, st, report_each, &rc);
-	}
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		cmd_error("audit: cannot write the output: %s", strerror(errno));
-		return -1;
-	}
-	return r;
 }
 
 int
@@ -1152,7 +928,7 @@ cmd_audit(int argc, char **argv)
 		break;
 	case SUB_REPORT:
 		a.aa_no_dns = true;
-		rc = report(&a);
+		rc = cmd_audit_report(&a);
 		break;
 	case SUB_EXPORT:
 		rc = export(&a);

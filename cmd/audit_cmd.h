@@ -1,11 +1,13 @@
 /* audit_cmd: what `httpjail audit`'s subcommands share (cmd/audit.c parses the
- * options and lists; cmd/audit_suggest.c suggests and replays). */
+ * options and lists; cmd/audit_report.c reports; cmd/audit_suggest.c suggests and
+ * replays). */
 #ifndef HTTPJAIL_AUDIT_CMD_H
 #define HTTPJAIL_AUDIT_CMD_H
 
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cmd.h"
 
@@ -43,6 +45,37 @@ enum {
 };
 
 /*
+ * HEAD, then " WHERE" and the terms ARGS select, then TAIL, prepared and bound. RUNS:
+ * the query is on runs r (--run and --since), not on decisions d. NULL after printing
+ * the error.
+ */
+sqlite3_stmt *audit_select(const struct audit_args *, const char *head, bool runs,
+                           const char *tail);
+/* Steps ST (finalizing it) and calls ROW on each row until ROW returns nonzero; 0, or -1
+ * after a failure (a negative ROW has printed its own). */
+int audit_step_all(sqlite3 *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *),
+                   void *arg);
+/* Column I as text, NULL for NULL; valid until the next step. */
+const char *audit_col_str(sqlite3_stmt *st, int i);
+
+/* One host's decisions, gathered from rows ordered by host, then method. */
+struct hostgroup {
+	bool     hg_open;
+	char    *hg_host;     /* NULL: decisions without a host */
+	int64_t  hg_allowed, hg_denied;
+	char    *hg_methods;  /* distinct, sorted, comma-separated */
+	size_t   hg_mlen;
+	FILE    *hg_mf;
+	char    *hg_first, *hg_last;
+	int    (*hg_each)(const struct hostgroup *, void *);
+	void    *hg_arg;
+};
+/* Calls EACH once per host of the decisions A selects, in host order; the group is
+ * freed after EACH returns. 0, or -1 after printing the error. */
+int audit_host_groups(const struct audit_args *,
+                      int (*each)(const struct hostgroup *, void *), void *arg);
+
+/*
  * Calls ROW once per decision that ARGS selects (runs, --denied/--allowed, --host,
  * --since, --kind, --after-id), in id order, with ST on the row. ROW returns 0 to go
  * on. Returns 0, or -1 after printing the error.
@@ -58,5 +91,6 @@ struct audit *cmd_audit_begin(const struct options *, const struct policy *,
 int cmd_audit(int argc, char **argv);
 int cmd_audit_suggest(const struct audit_args *);
 int cmd_audit_replay(const struct audit_args *);
+int cmd_audit_report(const struct audit_args *);
 
 #endif
