@@ -635,14 +635,11 @@ static int
 load(struct compiler *c, const char *path, const char *name,
      const struct cfile *from, const struct ynode *at)
 {
-	char real[PATH_MAX], *slash;
+	char real[PATH_MAX], dir[PATH_MAX], *slash;
 	struct cfile f = { name, NULL, false };
 	struct ydoc *doc;
-	int rc;
-
-	char dir[PATH_MAX];
-	bool pipe = false;
 	struct stat st;
+	int rc;
 
 	if (realpath(path, real) == NULL) {
 		/* -c /dev/stdin or <(...): a pipe has no path; its includes are relative
@@ -651,7 +648,7 @@ load(struct compiler *c, const char *path, const char *name,
 		    S_ISFIFO(st.st_mode) && strlen(path) < sizeof(real) &&
 		    getcwd(dir, sizeof(dir)) != NULL) {
 			strcpy(real, path);
-			pipe = true;
+			f.cf_pipe = true;
 		} else if (from != NULL) {
 			return fail(c, from, at, "include: %s: %s", name, strerror(errno));
 		} else {
@@ -678,8 +675,8 @@ load(struct compiler *c, const char *path, const char *name,
 	}
 	c->cc_depth++;
 	slash = strrchr(real, '/');
-	f.cf_pipe = pipe;
-	f.cf_dir = pipe ? strdup(dir) : strndup(real, slash == real ? 1 : (size_t)(slash - real));
+	f.cf_dir = f.cf_pipe ? strdup(dir) :
+	           strndup(real, slash == real ? 1 : (size_t)(slash - real));
 	if (f.cf_dir == NULL) {
 		errbuf_set(c->cc_err, "out of memory");
 		rc = -1;
