@@ -1,8 +1,9 @@
 #!/bin/bash
 # bench/proxy.sh: requests per second and latency through httpjail --server against
-# direct, with wrk and an nginx origin serving 1 KiB on loopback, keep-alive; then RSS
-# with 1,000 idle kept-alive client connections. Runs in a network namespace of its
-# own that has only lo. Usage: HTTPJAIL_BIN=./httpjail tests/bench/proxy.sh
+# direct, with wrk and an nginx origin serving 1 KiB on loopback, keep-alive; the audit
+# database's cost as the median of alternating on/off pairs; then RSS with 1,000 idle
+# kept-alive client connections. Runs in a network namespace of its own that has only
+# lo. Usage: HTTPJAIL_BIN=./httpjail tests/bench/proxy.sh
 set -u
 . "$(dirname "$0")/lib.sh" "$@"
 CONNS=${BENCH_CONNS:-32}
@@ -103,6 +104,32 @@ for setup in small big small-noaudit; do
 	[ -e "$T/$setup.db" ] && rows=$(sqlite3 "$T/$setup.db" 'SELECT count(*) FROM decisions')
 	echo "| $label | $rps | $ratio | $p50 | $p99 | proxy CPU ${us} us/request (audit thread included); peak RSS ${rss} KiB; audit rows $rows; check: allowed $code, denied $deny $errs |"
 done
+
+# Audit on against --no-audit in alternating pairs, each pair back to back: one pair
+# moves by more than the 5% the audit may cost on a 2-core machine, the median of
+# several does not as much. BENCH_AB_PAIRS=0 skips it.
+PAIRS=${BENCH_AB_PAIRS:-5}
+if [ "$PAIRS" -gt 0 ]; then
+	echo
+	echo "| pair | audit on req/s | --no-audit req/s | on / off |"
+	echo "|---|---|---|---|"
+	for i in $(seq "$PAIRS"); do
+		for mode in on off; do
+			extra=()
+			[ $mode = off ] && extra=(--no-audit)
+			start_proxy "$T/small.yaml" --audit-db "$T/ab$i.db" "${extra[@]}"
+			read -r ab_rps _ <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+			stop_proxy
+			eval "ab_$mode=\$ab_rps"
+		done
+		ratio=$(awk -v a="$ab_on" -v b="$ab_off" 'BEGIN { printf "%.3f", a / b }')
+		echo "$ratio" >> "$T/ab.ratios"
+		echo "| $i | $ab_on | $ab_off | $ratio |"
+	done
+	echo
+	echo "audit on / --no-audit, median of $PAIRS pairs: $(sort -n "$T/ab.ratios" |
+		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }') (target >= 0.95)"
+fi
 
 # 1,000 idle kept-alive connections, each after one request.
 start_proxy "$T/small.yaml"
