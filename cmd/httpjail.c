@@ -127,14 +127,16 @@ static char *
 ruleset_dirs(void)
 {
 	const char *env = getenv("HTTPJAIL_RULESETS");
-	char exe[PATH_MAX], *slash, *out;
+	char exe[PATH_MAX], share[PATH_MAX + 32], real[PATH_MAX], *slash, *out;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	exe[n > 0 ? n : 0] = '\0';
 	if ((slash = strrchr(exe, '/')) != NULL)
 		*slash = '\0';
-	if (asprintf(&out, "%s%s%s/rulesets:%s/../share/httpjail/rulesets:%s/rulesets",
-	             env ? env : "", env ? ":" : "", exe, exe, HTTPJAIL_DATADIR) < 0)
+	/* Resolved, so that check names /usr/share/..., not /usr/bin/../share/... */
+	snprintf(share, sizeof(share), "%s/../share/httpjail/rulesets", exe);
+	if (asprintf(&out, "%s%s%s/rulesets:%s:%s/rulesets", env ? env : "", env ? ":" : "",
+	             exe, realpath(share, real) != NULL ? real : share, HTTPJAIL_DATADIR) < 0)
 		return NULL;
 	return out;
 }

@@ -24,7 +24,7 @@ done
 printf 'version: 1\ninclude: [npm]\n' > "$TMP/p.yaml"
 run "installed include" 0 env -u HTTPJAIL_RULESETS "$D/usr/bin/httpjail" -c "$TMP/p.yaml" \
 	--test https://registry.npmjs.org/left-pad &&
-	expect "include finds the installed ruleset" "$OUT" "$D/usr/bin/../share/httpjail/rulesets/npm.yaml:"
+	expect "include finds the installed ruleset" "$OUT" "rule 1 $D/usr/share/httpjail/rulesets/npm.yaml:"
 
 # Without PREFIX=/usr, zsh's completion goes where a local zsh looks.
 run "make install local" 0 make -s -C "$ROOT" -o all install DESTDIR="$TMP/local" \
