@@ -522,13 +522,24 @@ copy_file(const char *from, FILE *to)
 	return ferror(to) ? -1 : 0;
 }
 
-/* The jail's bundle: the system's CAs plus ours, kept in memory and written only
- * inside the jail, over the system bundle path, so that no file of it is left on
- * the host even when httpjail is killed. */
+/* --ca-file's certificates, each on lines of its own: a host relayed blind
+ * (passthrough, --no-tls-intercept) shows the command its own certificate, which
+ * the CA the user vouched for with --ca-file signed. */
+static void
+add_ca_files(const struct run *rn, FILE *f)
+{
+	for (size_t i = 0; i < rn->rn_op->op_nca_files; i++) {
+		fputc('\n', f);
+		copy_file(rn->rn_op->op_ca_files[i], f);
+	}
+}
+
+/* The jail's bundle: the system's CAs, ours and --ca-file's, kept in memory and
+ * written only inside the jail, over the system bundle path, so that no file of it
+ * is left on the host even when httpjail is killed. */
 static int
 bundle_build(struct run *rn, const char *system)
 {
-	const char *ca = ca_cert_pem(rn->rn_ca);
 	FILE *f = open_memstream(&rn->rn_bundle, &rn->rn_bundle_len);
 
 	if (f == NULL) {
@@ -536,7 +547,9 @@ bundle_build(struct run *rn, const char *system)
 		return -1;
 	}
 	copy_file(system, f);
-	fprintf(f, "\n%s", ca);
+	if (rn->rn_ca != NULL)
+		fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
+	add_ca_files(rn, f);
 	if (fclose(f) != 0) {
 		cmd_error("out of memory");
 		return -1;
@@ -546,8 +559,8 @@ bundle_build(struct run *rn, const char *system)
 
 /*
  * The trust the command gets: a private directory (0700, removed at exit) with the
- * system's CAs plus ours in bundle.pem and ours alone in ca.pem. The host's own
- * trust store is never touched.
+ * system's CAs plus ours in bundle.pem and ours without the system's in ca.pem, each
+ * with --ca-file's. The host's own trust store is never touched.
  */
 static int
 trust_setup(struct run *rn)
@@ -573,14 +586,22 @@ trust_setup(struct run *rn)
 	/* Without a system bundle the command trusts our CA alone: that still works
 	 * for every intercepted connection. */
 	copy_file(sys, f);
-	fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
+	if (rn->rn_ca != NULL)
+		fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
+	add_ca_files(rn, f);
 	if (fclose(f) != 0) {
 		cmd_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/ca.pem", rn->rn_trust_dir);
-	if ((f = fopen(path, "w")) == NULL || fputs(ca_cert_pem(rn->rn_ca), f) < 0 ||
-	    fclose(f) != 0) {
+	if ((f = fopen(path, "w")) == NULL) {
+		cmd_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (rn->rn_ca != NULL)
+		fputs(ca_cert_pem(rn->rn_ca), f);
+	add_ca_files(rn, f);
+	if (fclose(f) != 0) {
 		cmd_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -783,6 +804,7 @@ run_command(const struct options *op, bool strong)
 	const char *system_bundle;
 	sigset_t fwd;
 	size_t added = 0;
+	bool trust;
 	int rc;
 
 	if ((rc = run_setup(&rn, op)) != 0)
@@ -798,14 +820,17 @@ run_command(const struct options *op, bool strong)
 		addr_format((struct sockaddr *)&ss, hostport, sizeof(hostport));
 		snprintf(url, sizeof(url), "http://%s", hostport);
 	}
-	/* In the jail the bundle can live on the system bundle's path, in memory; with
-	 * --weak, or on a host without that file, it is a private directory. */
-	system_bundle = strong && rn.rn_ca != NULL ? jail_bundle_path() : NULL;
+	/* The command trusts more than the system's CAs when TLS is intercepted or
+	 * --ca-file names CAs. In the jail the bundle can live on the system bundle's
+	 * path, in memory; with --weak, or on a host without that file, it is a private
+	 * directory. */
+	trust = rn.rn_ca != NULL || op->op_nca_files > 0;
+	system_bundle = strong && trust ? jail_bundle_path() : NULL;
 	if (system_bundle != NULL && bundle_build(&rn, system_bundle) < 0) {
 		rc = EXIT_INTERNAL;
 		goto out;
 	}
-	if (system_bundle == NULL && rn.rn_ca != NULL && trust_setup(&rn) < 0) {
+	if (system_bundle == NULL && trust && trust_setup(&rn) < 0) {
 		rc = EXIT_INTERNAL;
 		goto out;
 	}
@@ -814,7 +839,7 @@ run_command(const struct options *op, bool strong)
 
 	{
 		char bundle[4200], ca[4200];
-		char *b = rn.rn_ca ? bundle : NULL, *c = rn.rn_ca ? ca : NULL;
+		char *b = trust ? bundle : NULL, *c = trust ? ca : NULL;
 
 		if (system_bundle != NULL)
 			b = c = (char *)system_bundle;
@@ -833,8 +858,8 @@ run_command(const struct options *op, bool strong)
 			{ "GIT_SSL_CAINFO", b }, { "PIP_CERT", b }, { "CARGO_HTTP_CAINFO", b },
 			{ "DENO_CERT", b }, { "NODE_EXTRA_CA_CERTS", c },
 		};
-		/* HOME and friends only under --user; the CA variables only with a CA. */
-		size_t skip = user ? 0 : 3, nsets = rn.rn_ca ? sizeof(sets) / sizeof(sets[0]) : 11;
+		/* HOME and friends only under --user; the CA variables only with CAs to add. */
+		size_t skip = user ? 0 : 3, nsets = trust ? sizeof(sets) / sizeof(sets[0]) : 11;
 		if (system_bundle == NULL) {
 			snprintf(bundle, sizeof(bundle), "%s/bundle.pem", rn.rn_trust_dir);
 			snprintf(ca, sizeof(ca), "%s/ca.pem", rn.rn_trust_dir);

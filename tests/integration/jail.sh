@@ -52,6 +52,12 @@ expect_eq "audit in the jail: the DNS query and the request, mode strong" \
 		(kind = 'dns' AND method = 'A') ORDER BY kind); SELECT mode FROM runs")" \
 	"dns A s.test -,https GET s.test 200
 strong"
+# Relayed blind, the origin shows its own certificate: --ca-file's CA is in the
+# command's bundle too.
+run "jail blind" 0 "$HTTPJAIL_BIN" --no-tls-intercept -r "allow: ^https://s\\.test:$tls_PORT/" \
+	--ca-file "$TMP/ca.pem" --resolve "s.test:$tls_PORT:127.0.0.1" -- \
+	curl -s --noproxy '*' --max-time 10 "https://s.test:$tls_PORT/echo?blind" &&
+	expect "a host relayed blind is trusted through --ca-file's CA in the bundle" "$OUT" '"query": "blind"'
 run "jail tls deny" 35 "${TJ[@]}" --no-tls-intercept --audit-db "$TMP/jail2.db" -- \
 	curl -s --noproxy '*' --max-time 10 -o /dev/null "https://s.test:$tls_PORT/echo"
 expect_eq "audit in the jail: TLS denied on its name is recorded as denied" \

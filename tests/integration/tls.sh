@@ -74,6 +74,14 @@ dir=$(sed -n '1s|/bundle.pem.*||p' <<<"$OUT")
 run "passthrough" 0 "${W[@]}" --audit-db "$TMP/tls.db" -- curl -s --max-time 10 --cacert "$TMP/oca.pem" "https://p.test:$P_PORT/echo?pass" &&
 	expect "passthrough host is spliced without decryption" "$OUT" '"query": "pass"'
 
+run "passthrough trust" 0 "${W[@]}" -- curl -s --max-time 10 "https://p.test:$P_PORT/echo?pass2" &&
+	expect "--ca-file's CA is in the command's bundle, for hosts relayed blind" "$OUT" '"query": "pass2"'
+run "blind trust" 0 "$HTTPJAIL_BIN" --weak --no-tls-intercept -r "allow: ^https://p\\.test:$P_PORT/" \
+	--ca-file "$TMP/oca.pem" "${PINS[@]}" -- curl -s --max-time 10 "https://p.test:$P_PORT/echo?pass3" &&
+	expect "--no-tls-intercept: the command still gets --ca-file's CA" "$OUT" '"query": "pass3"'
+run "ca.pem" 0 "${W[@]}" -- sh -c 'grep -c "BEGIN CERTIFICATE" "$NODE_EXTRA_CA_CERTS"' &&
+	expect_eq "NODE_EXTRA_CA_CERTS: the httpjail CA and --ca-file's" "$OUT" "2"
+
 # Upstream verification: each failure is a 502 that says why.
 for t in "u:self-signed" "e:expired" "w:hostname mismatch"; do
 	h=${t%%:*}
