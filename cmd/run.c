@@ -522,16 +522,25 @@ copy_file(const char *from, FILE *to)
 	return ferror(to) ? -1 : 0;
 }
 
-/* --ca-file's certificates, each on lines of its own: a host relayed blind
- * (passthrough, --no-tls-intercept) shows the command its own certificate, which
- * the CA the user vouched for with --ca-file signed. */
-static void
-add_ca_files(const struct run *rn, FILE *f)
+/*
+ * What the command trusts, into F: the CAs in the file SYSTEM (NULL or missing:
+ * none), then ours when TLS is intercepted, then --ca-file's, each on lines of its
+ * own. --ca-file's are there for a host relayed blind (passthrough,
+ * --no-tls-intercept): it shows the command a certificate that CA signed. 0, or -1
+ * when F could not take it all.
+ */
+static int
+trust_write(const struct run *rn, const char *system, FILE *f)
 {
+	if (system != NULL)
+		copy_file(system, f);
+	if (rn->rn_ca != NULL)
+		fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
 	for (size_t i = 0; i < rn->rn_op->op_nca_files; i++) {
 		fputc('\n', f);
 		copy_file(rn->rn_op->op_ca_files[i], f);
 	}
+	return ferror(f) ? -1 : 0;
 }
 
 /* The jail's bundle: the system's CAs, ours and --ca-file's, kept in memory and
@@ -542,32 +551,39 @@ bundle_build(struct run *rn, const char *system)
 {
 	FILE *f = open_memstream(&rn->rn_bundle, &rn->rn_bundle_len);
 
-	if (f == NULL) {
-		cmd_error("out of memory");
-		return -1;
-	}
-	copy_file(system, f);
-	if (rn->rn_ca != NULL)
-		fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
-	add_ca_files(rn, f);
-	if (fclose(f) != 0) {
+	if (f == NULL || (trust_write(rn, system, f) | fclose(f)) != 0) {
 		cmd_error("out of memory");
 		return -1;
 	}
 	return 0;
 }
 
+/* DIR/NAME holding trust_write()'s output for SYSTEM; 0, or -1 after saying why. */
+static int
+trust_file(const struct run *rn, const char *name, const char *system)
+{
+	char path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", rn->rn_trust_dir, name);
+	if ((f = fopen(path, "w")) == NULL || (trust_write(rn, system, f) | fclose(f)) != 0) {
+		cmd_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * The trust the command gets: a private directory (0700, removed at exit) with the
- * system's CAs plus ours in bundle.pem and ours without the system's in ca.pem, each
- * with --ca-file's. The host's own trust store is never touched.
+ * The trust the command gets: a private directory (0700, removed at exit) with
+ * bundle.pem, the system's CAs and the others of trust_write(), and ca.pem, the
+ * others alone (NODE_EXTRA_CA_CERTS adds them to Node's own). Without a system
+ * bundle the command trusts ours alone: that still works for every intercepted
+ * connection. The host's own trust store is never touched.
  */
 static int
 trust_setup(struct run *rn)
 {
 	const char *tmp = getenv("TMPDIR"), *sys = getenv(X509_get_default_cert_file_env());
-	char path[4200];
-	FILE *f;
 
 	snprintf(rn->rn_trust_dir, sizeof(rn->rn_trust_dir), "%s/httpjail-ca.XXXXXX",
 	         tmp && *tmp ? tmp : "/tmp");
@@ -578,34 +594,8 @@ trust_setup(struct run *rn)
 	}
 	if (sys == NULL || *sys == '\0')
 		sys = X509_get_default_cert_file();
-	snprintf(path, sizeof(path), "%s/bundle.pem", rn->rn_trust_dir);
-	if ((f = fopen(path, "w")) == NULL) {
-		cmd_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	/* Without a system bundle the command trusts our CA alone: that still works
-	 * for every intercepted connection. */
-	copy_file(sys, f);
-	if (rn->rn_ca != NULL)
-		fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
-	add_ca_files(rn, f);
-	if (fclose(f) != 0) {
-		cmd_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/ca.pem", rn->rn_trust_dir);
-	if ((f = fopen(path, "w")) == NULL) {
-		cmd_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (rn->rn_ca != NULL)
-		fputs(ca_cert_pem(rn->rn_ca), f);
-	add_ca_files(rn, f);
-	if (fclose(f) != 0) {
-		cmd_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return trust_file(rn, "bundle.pem", sys) < 0 || trust_file(rn, "ca.pem", NULL) < 0 ?
+	       -1 : 0;
 }
 
 struct envset {
