@@ -74,6 +74,7 @@ policy_free(struct policy *po)
 	strv_free(po->po_files, po->po_nfiles);
 	hostidx_free(po->po_hostidx);
 	prefidx_free(po->po_prefidx);
+	litidx_free(po->po_litidx);
 	patset_free(po->po_patset);
 	free(po->po_always);
 	free(po);
@@ -245,23 +246,41 @@ bit_set(uint64_t *bits, size_t i)
 	bits[i / 64] |= 1ULL << (i % 64);
 }
 
+_Static_assert(LITIDX_MAXLEN <= PREFIDX_MAXLEN, "one buffer holds either literal");
+
+/* The patterns left to the Vectorscan set, in any order: each carries its rule id. */
+struct scanned {
+	const struct policy *sn_po;
+	const char         **sn_pats;
+	uint32_t            *sn_ids;
+	size_t               sn_n;
+};
+
+static void
+scan_later(uint32_t id, void *arg)
+{
+	struct scanned *sn = arg;
+
+	sn->sn_pats[sn->sn_n] = sn->sn_po->po_rules[id].ru_pattern;
+	sn->sn_ids[sn->sn_n++] = id;
+}
+
 int
 policy_index(struct policy *po, struct errbuf *err)
 {
-	const char **pats = NULL;
-	uint32_t *ids = NULL;
+	struct scanned sn = { .sn_po = po };
 	bool *unindexed = NULL;
-	size_t npats = 0;
 	int rc = -1;
 
 	po->po_nwords = (po->po_nrules + 63) / 64;
 	po->po_always = calloc(po->po_nwords ? po->po_nwords : 1, sizeof(uint64_t));
-	pats = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*pats));
-	ids = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*ids));
+	sn.sn_pats = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*sn.sn_pats));
+	sn.sn_ids = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*sn.sn_ids));
 	unindexed = calloc(po->po_nrules ? po->po_nrules : 1, sizeof(*unindexed));
 	if ((po->po_hostidx = hostidx_new()) == NULL ||
-	    (po->po_prefidx = prefidx_new()) == NULL || po->po_always == NULL ||
-	    pats == NULL || ids == NULL || unindexed == NULL)
+	    (po->po_prefidx = prefidx_new()) == NULL ||
+	    (po->po_litidx = litidx_new()) == NULL || po->po_always == NULL ||
+	    sn.sn_pats == NULL || sn.sn_ids == NULL || unindexed == NULL)
 		goto oom;
 	for (size_t i = 0; i < po->po_nrules; i++) {
 		struct rule *r = &po->po_rules[i];
@@ -280,18 +299,24 @@ policy_index(struct policy *po, struct errbuf *err)
 					goto oom;
 				continue;
 			}
-			pats[npats] = r->ru_pattern;
-			ids[npats] = (uint32_t)i;
-			npats++;
+			if ((n = litidx_literal(r->ru_pattern, lit)) > 0) {
+				if (litidx_add(po->po_litidx, (struct slice){ lit, n },
+				               (uint32_t)i) < 0)
+					goto oom;
+				continue;
+			}
+			scan_later((uint32_t)i, &sn);
 		} else {
 			bit_set(po->po_always, i);
 		}
 	}
-	if ((po->po_patset = patset_new(pats, ids, npats, unindexed, err)) == NULL)
+	if (litidx_build(po->po_litidx, scan_later, &sn) < 0)
+		goto oom;
+	if ((po->po_patset = patset_new(sn.sn_pats, sn.sn_ids, sn.sn_n, unindexed, err)) == NULL)
 		goto out;
-	for (size_t k = 0; k < npats; k++)
+	for (size_t k = 0; k < sn.sn_n; k++)
 		if (unindexed[k])
-			bit_set(po->po_always, ids[k]);
+			bit_set(po->po_always, sn.sn_ids[k]);
 	po->po_always_lo = po->po_nwords;
 	po->po_always_hi = 0;
 	for (size_t w = 0; w < po->po_nwords; w++) {
@@ -306,8 +331,8 @@ policy_index(struct policy *po, struct errbuf *err)
 oom:
 	errbuf_set(err, "out of memory");
 out:
-	free(pats);
-	free(ids);
+	free(sn.sn_pats);
+	free(sn.sn_ids);
 	free(unindexed);
 	return rc;
 }
@@ -495,6 +520,7 @@ policy_decide(const struct policy *po, struct policy_scratch *sc,
 
 	hostidx_lookup(po->po_hostidx, rq->rq_host, candidate, sc);
 	prefidx_lookup(po->po_prefidx, rq->rq_url, candidate, sc);
+	litidx_lookup(po->po_litidx, rq->rq_url, candidate, sc);
 	if (patset_scan(po->po_patset, sc->sc_ps, rq->rq_url, candidate, sc) < 0)
 		return finish(sc, dc, VERDICT_DENY, NULL, "pattern error");
 	for (w = po->po_always_lo; w < po->po_always_hi; w++)

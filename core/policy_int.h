@@ -5,6 +5,7 @@
 
 #include "hostidx.h"
 #include "patset.h"
+#include "litidx.h"
 #include "prefidx.h"
 #include "policy.h"
 #include "regex.h"
@@ -43,6 +44,7 @@ struct policy {
 	/* The index over the rules, built once they are all known. */
 	struct hostidx  *po_hostidx;
 	struct prefidx  *po_prefidx;    /* patterns that start with a literal */
+	struct litidx   *po_litidx;     /* unanchored patterns that contain one */
 	struct patset   *po_patset;     /* the other patterns */
 	uint64_t        *po_always;     /* rules that are a candidate for every request */
 	size_t           po_nwords, po_always_lo, po_always_hi;

@@ -5,6 +5,7 @@
 
 #include "idmap.h"
 #include "prefidx.h"
+#include "regex.h"
 
 struct prefidx {
 	struct idmap *px_map;
@@ -64,52 +65,6 @@ prefidx_lookup(const struct prefidx *px, struct slice s, prefidx_cb *cb, void *a
 	}
 }
 
-/* Constructs that can hide a bracket or a '|' from the scan below: \Q...\E quoting,
- * \c followed by any byte, extended mode's comments, verbs such as (*CR). */
-static bool
-opaque(const char *p)
-{
-	if (strstr(p, "\\Q") != NULL || strstr(p, "\\c") != NULL || strstr(p, "(*") != NULL)
-		return true;
-	for (const char *q = p; (q = strstr(q, "(?")) != NULL; q += 2) {
-		size_t n = strspn(q + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ^-");
-		if (memchr(q + 2, 'x', n) != NULL)
-			return true;
-	}
-	return false;
-}
-
-/* Whether P has a '|' outside every group and class: then '^' binds one branch only. */
-static bool
-top_level_alternation(const char *p)
-{
-	int depth = 0;
-	bool cls = false;
-
-	for (; *p; p++) {
-		if (*p == '\\') {
-			if (p[1] == '\0')
-				return true;
-			p++;
-		} else if (cls) {
-			cls = *p != ']';
-		} else if (*p == '[') {
-			cls = true;
-			if (p[1] == '^')
-				p++;
-			if (p[1] == ']')
-				p++;
-		} else if (*p == '(') {
-			depth++;
-		} else if (*p == ')') {
-			depth--;
-		} else if (*p == '|' && depth <= 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
 size_t
 prefidx_literal(const char *p, char *out)
 {
@@ -122,7 +77,7 @@ prefidx_literal(const char *p, char *out)
 		p += 2;
 	else
 		return 0;
-	if (opaque(p) || top_level_alternation(p))
+	if (regex_text_opaque(p) || regex_text_alternates(p))
 		return 0;
 	for (; *p && n < PREFIDX_MAXLEN; p++) {
 		if (strchr("*+?{", *p) != NULL) {

@@ -1,6 +1,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "regex.h"
 
@@ -97,4 +98,49 @@ regex_match(const struct regex *re, struct slice s, struct regex_md *md)
 	if (rc >= 0)
 		return 1;
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* \Q...\E quoting, \c followed by any byte, extended mode's comments, verbs such as (*CR). */
+bool
+regex_text_opaque(const char *p)
+{
+	if (strstr(p, "\\Q") != NULL || strstr(p, "\\c") != NULL || strstr(p, "(*") != NULL)
+		return true;
+	for (const char *q = p; (q = strstr(q, "(?")) != NULL; q += 2) {
+		size_t n = strspn(q + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ^-");
+		if (memchr(q + 2, 'x', n) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* Whether P has a '|' outside every group and class: then '^' binds one branch only. */
+bool
+regex_text_alternates(const char *p)
+{
+	int depth = 0;
+	bool cls = false;
+
+	for (; *p; p++) {
+		if (*p == '\\') {
+			if (p[1] == '\0')
+				return true;
+			p++;
+		} else if (cls) {
+			cls = *p != ']';
+		} else if (*p == '[') {
+			cls = true;
+			if (p[1] == '^')
+				p++;
+			if (p[1] == ']')
+				p++;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')') {
+			depth--;
+		} else if (*p == '|' && depth <= 0) {
+			return true;
+		}
+	}
+	return false;
 }

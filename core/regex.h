@@ -22,4 +22,10 @@ void             regex_md_free(struct regex_md *);
 int              regex_match(const struct regex *, struct slice subject,
                              struct regex_md *);
 
+/* Syntax checks on a pattern's text, for the indexes that read literals out of it. */
+/* True when P has constructs that can hide a bracket or a '|' from a plain scan. */
+bool             regex_text_opaque(const char *p);
+/* True when P has a '|' outside every group and class. */
+bool             regex_text_alternates(const char *p);
+
 #endif

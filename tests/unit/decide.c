@@ -239,6 +239,34 @@ test_prefilter_regression(void)
 	policy_free(po);
 }
 
+/* Unanchored patterns with a literal in common: the literal index files them, or hands
+ * the crowd that shares one rare piece back to the Vectorscan set; order stays exact. */
+static void
+test_contained_literals(void)
+{
+	char yaml[8192], *p = yaml;
+	struct policy *po;
+
+	p += sprintf(p, "rules:\n");
+	for (int i = 0; i < 40; i++)
+		p += sprintf(p, "  - {action: deny, pattern: '(a|b%d)\\.crowd\\.test/'}\n", i);
+	for (int i = 0; i < 40; i++)
+		p += sprintf(p, "  - {action: allow, pattern: 'svc%d\\.example\\.(com|net)/'}\n", i);
+	sprintf(p, "  - {action: allow, pattern: 'github\\.com/acme/'}\n");
+	po = compile_or_die(yaml);
+	EXPECT(po, "GET", "https://a.crowd.test/", VERDICT_DENY, 1);
+	EXPECT(po, "GET", "https://b39.crowd.test/", VERDICT_DENY, 40);
+	EXPECT(po, "GET", "https://b40.crowd.test/", VERDICT_DENY, 0);
+	EXPECT(po, "GET", "https://svc3.example.net/x", VERDICT_ALLOW, 44);
+	EXPECT(po, "GET", "https://svc39.example.com/", VERDICT_ALLOW, 80);
+	EXPECT(po, "GET", "https://svc3.example.org/", VERDICT_DENY, 0);
+	EXPECT(po, "GET", "https://x.test/?u=svc3.example.com/", VERDICT_ALLOW, 44);
+	EXPECT(po, "GET", "https://github.com/acme/x", VERDICT_ALLOW, 81);
+	EXPECT(po, "GET", "https://github.com/acm/x", VERDICT_DENY, 0);
+	EXPECT(po, "GET", "https://b1.crowd.test/?github.com/acme/", VERDICT_DENY, 2);
+	policy_free(po);
+}
+
 /* Starting from a later rule skips the earlier ones, including across 64-rule words. */
 static void
 test_from(void)
@@ -339,6 +367,8 @@ test_differential(void)
 		"^https://z\\.test/x+", "^https://b\\.a\\.test/\\?q", "^https://x\\.y\\.z\\.test/\\d",
 		"^https://api\\.github\\.com/|evil", "^https://github\\.com/org/repo\\.git$",
 		"\\Ahttps://a\\.test/", "^https://10\\.0\\.0\\.1/1\\.2",
+		"github\\.com/org/", "/org/repo", "a\\.test/v1", "repo\\.git", "(x|y)\\.test/",
+		"evil\\.net", "/xxx\\?q=1", "thub\\.com(\\.evil)?/", "test/?\\?q",
 	};
 	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "CONNECT", "BREW" };
 	static const char *const paths[] = {
@@ -438,6 +468,7 @@ main(void)
 	test_hooks();
 	test_from();
 	test_prefilter_regression();
+	test_contained_literals();
 	test_differential();
 	tp_cleanup();
 	return unit_done("unit/decide");
