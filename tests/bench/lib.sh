@@ -14,3 +14,40 @@ export HOME=$T/home XDG_CONFIG_HOME= XDG_STATE_HOME=
 mkdir -p "$HOME"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+
+# nginx_start DIRECTIVES: nginx, one worker, logs off, serving $T/www in one server
+# block made of DIRECTIVES ("listen 127.0.0.1:18080;").
+nginx_start() {
+	cat > "$T/nginx.conf" <<NGX
+daemon off;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	server { root $T/www; $1 }
+}
+NGX
+	nginx -c "$T/nginx.conf" &
+	PIDS+=($!)
+}
+
+# wait_proxy ERRFILE: until httpjail says where it listens (5 s at most).
+wait_proxy() {
+	for _ in $(seq 100); do
+		grep -q 'proxy on' "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# measure [WRK ARGS...] URL: prints "req/s p50 p99 errors" of one wrk run of DUR seconds
+# over BENCH_CONNS (32) connections.
+measure() {
+	local out
+	out=$(timeout $((DUR + 10)) wrk -t1 -c"${BENCH_CONNS:-32}" -d"${DUR}s" --latency "$@" 2>&1)
+	echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "50%" {print $2}' <<<"$out")" \
+		"$(awk '$1 == "99%" {print $2}' <<<"$out") $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')"
+}

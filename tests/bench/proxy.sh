@@ -6,26 +6,12 @@
 # lo. Usage: HTTPJAIL_BIN=./httpjail tests/bench/proxy.sh
 set -u
 . "$(dirname "$0")/lib.sh" "$@"
-CONNS=${BENCH_CONNS:-32}
 
 mkdir -p "$T/www"
 chmod 755 "$T" "$T/www"
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$T/www/small"
 chmod 644 "$T/www/small"
-cat > "$T/nginx.conf" <<NGX
-daemon off;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 1000000;
-	server { listen 127.0.0.1:18080; root $T/www; }
-}
-NGX
-nginx -c "$T/nginx.conf" &
-PIDS+=($!)
+nginx_start "listen 127.0.0.1:18080;"
 
 policy_small() {
 	printf 'rules:\n  - {action: allow, pattern: '"'"'^http://origin\\.test:18080/small$'"'"'}\n'
@@ -47,10 +33,7 @@ start_proxy() {
 		-c "$pol" --resolve origin.test:18080:127.0.0.1 -q "$@" 2> "$T/proxy.err" &
 	PROXY_PID=$!
 	PIDS+=($PROXY_PID)
-	for _ in $(seq 100); do
-		grep -q 'proxy on' "$T/proxy.err" 2>/dev/null && break
-		sleep 0.05
-	done
+	wait_proxy "$T/proxy.err"
 }
 stop_proxy() { kill $PROXY_PID; wait $PROXY_PID 2>/dev/null; }
 
@@ -62,22 +45,12 @@ LUA
 sleep 0.5
 curl -s -o /dev/null -w '' http://127.0.0.1:18080/small || { echo "nginx did not start"; exit 1; }
 
-# measure NAME URL [wrk args]: prints "req/s p50 p99".
-measure() {
-	local out
-	out=$(timeout $((DUR + 10)) wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" 2>&1)
-	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-	errs=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')
-	echo "$rps $p50 $p99 $errs"
-}
 
 echo "| setup | req/s | ratio to direct | p50 | p99 | notes |"
 echo "|---|---|---|---|---|---|"
 read -r d50 d99 <<<""
 read -r drps d50 d99 derr <<<"$(measure http://127.0.0.1:18080/small)"
-echo "| direct (nginx, 1 KiB, keep-alive, $CONNS conns) | $drps | 1.00 | $d50 | $d99 | $derr |"
+echo "| direct (nginx, 1 KiB, keep-alive, ${BENCH_CONNS:-32} conns) | $drps | 1.00 | $d50 | $d99 | $derr |"
 # The audit database is on (the default) except in the --no-audit row.
 for setup in small big small-noaudit; do
 	pol=${setup%-noaudit}
