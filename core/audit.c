@@ -16,8 +16,6 @@
 #include "regex.h"
 #include "xdg.h"
 
-#define BATCH_ROWS   2048     /* a transaction this big is written at once */
-#define BATCH_MS     200      /* else what is queued is written this often */
 #define BUSY_MS      10000    /* another run holding the write lock */
 #define BUSY_RETRIES 6
 
@@ -633,7 +631,7 @@ audit_add(struct audit *au, const struct audit_decision *ad)
 	}
 	q->q_seq = seq = ++au->au_seq;
 	au->au_q[au->au_nq++] = q;
-	if (au->au_nq == BATCH_ROWS)
+	if (au->au_nq == AUDIT_BATCH_ROWS)
 		pthread_cond_signal(&au->au_cv);
 	pthread_mutex_unlock(&au->au_mu);
 	return seq;
@@ -861,12 +859,12 @@ writer(void *arg)
 
 		pthread_mutex_lock(&au->au_mu);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += BATCH_MS * 1000000L;
+		until.tv_nsec += AUDIT_BATCH_MS * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (!au->au_stop && au->au_nq < BATCH_ROWS &&
+		while (!au->au_stop && au->au_nq < AUDIT_BATCH_ROWS &&
 		       pthread_cond_timedwait(&au->au_cv, &au->au_mu, &until) != ETIMEDOUT)
 			;
 		/* Swap the queues: the loop goes on filling the (emptied) other pair. */

@@ -17,6 +17,11 @@
  * version, lost; decisions.query, requester, outcome; application_id; an index on run_id. */
 #define AUDIT_SCHEMA_VERSION 2
 #define AUDIT_APPLICATION_ID 1212826953  /* PRAGMA application_id: "HJEI" */
+/* A transaction of this many rows is written at once, else what is queued every
+ * AUDIT_BATCH_MS. Small batches keep each burst of the writer short: with 2048, a busy
+ * proxy's p99 latency was 2.9 ms instead of 1.1 ms without the audit, with 256 1.6 ms. */
+#define AUDIT_BATCH_ROWS     256
+#define AUDIT_BATCH_MS       200
 
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_str sqlite3_str;

@@ -58,7 +58,8 @@ main(void)
 	t2 = now();
 	printf("| audit writer | rows | rows/s written (to the last commit) | loop cost per row (add + end) |\n");
 	printf("|---|---:|---:|---:|\n");
-	printf("| WAL, batches of 2048 rows or 200 ms | %d | %.0f | %.2f us |\n", ROWS, ROWS / (t2 - t0),
+	printf("| WAL, batches of %d rows or %d ms | %d | %.0f | %.2f us |\n", AUDIT_BATCH_ROWS,
+	       AUDIT_BATCH_MS, ROWS, ROWS / (t2 - t0),
 	       (t1 - t0) * 1e6 / ROWS);
 	snprintf(buf, sizeof(buf), "rm -rf '%s'", dir);
 	return system(buf) == 0 ? 0 : 1;
