@@ -83,11 +83,9 @@ slice_caseeq(struct slice a, struct slice b)
 	return true;
 }
 
-static bool
-name_is(struct slice s, const char *name)
-{
-	return slice_caseeq(s, slice_cstr(name));
-}
+/* LIT is a string literal, so its length costs nothing: heads are matched field by
+ * field for every request. */
+#define NAME_IS(s, lit) slice_caseeq((s), SLICE_LIT(lit))
 
 static struct slice
 trim_ows(struct slice s)
@@ -124,12 +122,12 @@ list_next(struct slice v, size_t *pos, struct slice *elem)
 static bool
 fields_list(const struct http_field *f, size_t n, const char *name, struct slice elem)
 {
-	struct slice e;
+	struct slice e, nm = slice_cstr(name);
 
 	for (size_t i = 0; i < n; i++) {
 		size_t pos = 0;
 
-		if (!name_is(f[i].hf_name, name))
+		if (!slice_caseeq(f[i].hf_name, nm))
 			continue;
 		while (list_next(f[i].hf_value, &pos, &e))
 			if (slice_caseeq(e, elem))
@@ -142,9 +140,10 @@ static size_t
 fields_count(const struct http_field *f, size_t n, const char *name)
 {
 	size_t count = 0;
+	struct slice nm = slice_cstr(name);
 
 	for (size_t i = 0; i < n; i++)
-		if (name_is(f[i].hf_name, name))
+		if (slice_caseeq(f[i].hf_name, nm))
 			count++;
 	return count;
 }
@@ -152,8 +151,10 @@ fields_count(const struct http_field *f, size_t n, const char *name)
 struct slice
 http_field_get(const struct http_field *fields, size_t n, const char *name)
 {
+	struct slice nm = slice_cstr(name);
+
 	for (size_t i = 0; i < n; i++)
-		if (name_is(fields[i].hf_name, name))
+		if (slice_caseeq(fields[i].hf_name, nm))
 			return fields[i].hf_value;
 	return EMPTY;
 }
@@ -430,14 +431,16 @@ split_path(struct http_req *req, size_t off, const char **why)
 static int
 parse_absolute(struct http_req *req, size_t slen, const char **why)
 {
-	static const char *const schemes[] = { "http", "https", "ws", "wss" };
+	static const struct slice schemes[] = {
+		SLICE_LIT("http"), SLICE_LIT("https"), SLICE_LIT("ws"), SLICE_LIT("wss"),
+	};
 	struct slice t = req->hr_target, auth;
 	size_t i, aend;
 	bool known = false;
 
 	req->hr_scheme = (struct slice){ t.ptr, slen };
 	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-		known |= name_is(req->hr_scheme, schemes[i]);
+		known |= slice_caseeq(req->hr_scheme, schemes[i]);
 	if (!known) {
 		*why = "unsupported scheme in target";
 		return -1;
@@ -558,7 +561,7 @@ content_length(const struct http_field *f, size_t n, uint64_t *length, const cha
 	for (size_t i = 0; i < n; i++) {
 		size_t pos = 0;
 
-		if (!name_is(f[i].hf_name, "Content-Length"))
+		if (!NAME_IS(f[i].hf_name, "Content-Length"))
 			continue;
 		while (list_next(f[i].hf_value, &pos, &e)) {
 			uint64_t v = 0;
@@ -975,17 +978,17 @@ static bool
 hop_by_hop(const struct http_field *fields, size_t n, const struct http_field *f,
            bool keep_upgrade)
 {
-	static const char *const hop[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization",
-		"Proxy-Authenticate", "TE",
+	static const struct slice hop[] = {
+		SLICE_LIT("Connection"), SLICE_LIT("Keep-Alive"), SLICE_LIT("Proxy-Connection"),
+		SLICE_LIT("Proxy-Authorization"), SLICE_LIT("Proxy-Authenticate"), SLICE_LIT("TE"),
 	};
 
-	if (name_is(f->hf_name, "Upgrade"))
+	if (NAME_IS(f->hf_name, "Upgrade"))
 		return !keep_upgrade;
-	if (name_is(f->hf_name, "Content-Length") || name_is(f->hf_name, "Transfer-Encoding"))
+	if (NAME_IS(f->hf_name, "Content-Length") || NAME_IS(f->hf_name, "Transfer-Encoding"))
 		return false;
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (name_is(f->hf_name, hop[i]))
+		if (slice_caseeq(f->hf_name, hop[i]))
 			return true;
 	return fields_list(fields, n, "Connection", f->hf_name);
 }
@@ -1008,11 +1011,11 @@ put_fields(struct out *o, const struct http_field *f, size_t n, bool keep_upgrad
 	}
 	snprintf(num, sizeof(num), "%" PRIu64, length);
 	for (size_t i = 0; i < n; i++) {
-		if ((skip_host && name_is(f[i].hf_name, "Host")) ||
+		if ((skip_host && NAME_IS(f[i].hf_name, "Host")) ||
 		    hop_by_hop(f, n, &f[i], keep_upgrade))
 			continue;
 		v = f[i].hf_value;
-		if (name_is(f[i].hf_name, "Content-Length")) {
+		if (NAME_IS(f[i].hf_name, "Content-Length")) {
 			if (cl_done)
 				continue;
 			cl_done = true;
