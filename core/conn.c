@@ -1474,10 +1474,12 @@ exch_free(struct conn *cn)
 	if (ex->ex_resolve != NULL)
 		resolve_cancel(ex->ex_resolve);
 	free(ex->ex_head_copy);
-	if (cn->cn_px->px_nspare < sizeof(cn->cn_px->px_spare) / sizeof(ex))
+	if (cn->cn_px->px_nspare < sizeof(cn->cn_px->px_spare) / sizeof(ex)) {
 		cn->cn_px->px_spare[cn->cn_px->px_nspare++] = ex;
-	else
+	} else {
 		free(ex);
+		proxy_trim_later(cn->cn_px);
+	}
 	cn->cn_ex = NULL;
 }
 

@@ -1,6 +1,7 @@
 /* proxy: listeners, the pool of idle upstream connections, and the proxy's life. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -290,6 +291,26 @@ pool_put(struct proxy *px, const char *key, int fd, SSL *ssl)
 	}
 }
 
+/* --- memory --- */
+
+static void
+on_trim_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	malloc_trim(0);
+}
+
+void
+proxy_trim_later(struct proxy *px)
+{
+	if (!ev_is_active(&px->px_trim_timer)) {
+		ev_timer_init(&px->px_trim_timer, on_trim_timer, TRIM_AFTER_S, 0.);
+		ev_timer_start(px->px_loop, &px->px_trim_timer);
+	}
+}
+
 /* --- draining and teardown --- */
 
 static void
@@ -348,6 +369,7 @@ proxy_free(struct proxy *px)
 	while (!TAILQ_EMPTY(&px->px_pool))
 		pooled_free(TAILQ_FIRST(&px->px_pool));
 	ev_timer_stop(px->px_loop, &px->px_pool_timer);
+	ev_timer_stop(px->px_loop, &px->px_trim_timer);
 	ev_idle_stop(px->px_loop, &px->px_drain_check);
 	for (size_t i = 0; i < px->px_nlisteners; i++) {
 		ev_io_stop(px->px_loop, &px->px_listeners[i].ls_io);

@@ -55,6 +55,7 @@ struct proxy {
 	TAILQ_HEAD(poolhead, pooled) px_pool;
 	size_t                   px_npool;
 	ev_timer                 px_pool_timer;
+	ev_timer                 px_trim_timer;   /* see proxy_trim_later() */
 	bool                     px_draining;
 	void                   (*px_drained)(void *);
 	void                    *px_drained_arg;
@@ -183,6 +184,10 @@ bool upstream_is_loop(const struct proxy *, const struct sockaddr *);
 /* The pool owns FD and SSL once given; pool_take hands both back. */
 int  pool_take(struct proxy *, const char *key, SSL **ssl);
 void pool_put(struct proxy *, const char *key, int fd, SSL *ssl);
+/* After a burst, freed exchanges and buffers sit between the connections that stay
+ * and hold their pages: hand those back to the system TRIM_AFTER_S seconds later. */
+#define TRIM_AFTER_S 1.0
+void proxy_trim_later(struct proxy *);
 void proxy_check_drained(struct proxy *);
 
 #endif
