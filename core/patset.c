@@ -1,14 +1,16 @@
-#include <hs/hs.h>
 #include <stdlib.h>
 
+#include "hslib.h"
 #include "patset.h"
 
 struct patset {
-	hs_database_t *ps_db; /* NULL when no pattern could be indexed */
+	const struct hslib *ps_hs;  /* NULL when there was nothing to compile */
+	hs_database_t      *ps_db;  /* NULL when no pattern could be indexed */
 };
 
 struct patset_scratch {
-	hs_scratch_t *pss_hs;
+	const struct hslib *pss_lib;
+	hs_scratch_t       *pss_hs;
 };
 
 struct scanctx {
@@ -17,16 +19,17 @@ struct scanctx {
 };
 
 #define BASE_FLAGS (HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY)
+#define PATSET_FEW 4
 
 /* Whether Vectorscan accepts PATTERN with FLAGS, checked alone. */
 static bool
-accepts(const char *pattern, unsigned flags)
+accepts(const struct hslib *hs, const char *pattern, unsigned flags)
 {
 	hs_expr_info_t *info = NULL;
 	hs_compile_error_t *cerr = NULL;
 
-	if (hs_expression_info(pattern, flags, &info, &cerr) != HS_SUCCESS) {
-		hs_free_compile_error(cerr);
+	if (hs->expression_info(pattern, flags, &info, &cerr) != HS_SUCCESS) {
+		hs->free_compile_error(cerr);
 		return false;
 	}
 	free(info);
@@ -49,13 +52,21 @@ patset_new(const char *const *patterns, const uint32_t *ids, size_t n,
 		errbuf_set(err, "out of memory");
 		goto fail;
 	}
+	/* A few patterns cost less run one by one (PCRE2 JIT, about 0.1 us each) than
+	 * loading Vectorscan (1 ms at start) and compiling them. Without the library every
+	 * pattern is run: slower, the same answers. */
+	if (n <= PATSET_FEW || (ps->ps_hs = hslib_get()) == NULL) {
+		for (size_t i = 0; i < n; i++)
+			unindexed[i] = true;
+		n = 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned f = BASE_FLAGS;
 		unindexed[i] = false;
-		if (!accepts(patterns[i], f)) {
+		if (!accepts(ps->ps_hs, patterns[i], f)) {
 			/* Backreferences, lookaround: a superset still narrows the walk. */
 			f |= HS_FLAG_PREFILTER;
-			if (!accepts(patterns[i], f)) {
+			if (!accepts(ps->ps_hs, patterns[i], f)) {
 				unindexed[i] = true;
 				continue;
 			}
@@ -71,18 +82,18 @@ patset_new(const char *const *patterns, const uint32_t *ids, size_t n,
 		hs_compile_error_t *cerr = NULL;
 		size_t bad;
 
-		if (hs_compile_multi(exprs, flags, hsids, (unsigned)m, HS_MODE_BLOCK,
-		                     NULL, &ps->ps_db, &cerr) == HS_SUCCESS)
+		if (ps->ps_hs->compile_multi(exprs, flags, hsids, (unsigned)m, HS_MODE_BLOCK,
+		                             NULL, &ps->ps_db, &cerr) == HS_SUCCESS)
 			break;
 		if (cerr->expression < 0) {
 			for (size_t j = 0; j < m; j++)
 				unindexed[origin[j]] = true;
-			hs_free_compile_error(cerr);
+			ps->ps_hs->free_compile_error(cerr);
 			ps->ps_db = NULL;
 			break;
 		}
 		bad = (size_t)cerr->expression;
-		hs_free_compile_error(cerr);
+		ps->ps_hs->free_compile_error(cerr);
 		unindexed[origin[bad]] = true;
 		m--;
 		exprs[bad] = exprs[m];
@@ -109,7 +120,8 @@ patset_free(struct patset *ps)
 {
 	if (ps == NULL)
 		return;
-	hs_free_database(ps->ps_db);
+	if (ps->ps_db != NULL)
+		ps->ps_hs->free_database(ps->ps_db);
 	free(ps);
 }
 
@@ -120,7 +132,8 @@ patset_scratch_new(const struct patset *ps)
 
 	if (s == NULL)
 		return NULL;
-	if (ps->ps_db != NULL && hs_alloc_scratch(ps->ps_db, &s->pss_hs) != HS_SUCCESS) {
+	s->pss_lib = ps->ps_hs;
+	if (ps->ps_db != NULL && ps->ps_hs->alloc_scratch(ps->ps_db, &s->pss_hs) != HS_SUCCESS) {
 		free(s);
 		return NULL;
 	}
@@ -132,7 +145,8 @@ patset_scratch_free(struct patset_scratch *s)
 {
 	if (s == NULL)
 		return;
-	hs_free_scratch(s->pss_hs);
+	if (s->pss_hs != NULL)
+		s->pss_lib->free_scratch(s->pss_hs);
 	free(s);
 }
 
@@ -159,6 +173,6 @@ patset_scan(const struct patset *ps, struct patset_scratch *s,
 		return 0;
 	if (subject.len > 0xffffffffu)
 		return -1;
-	return hs_scan(ps->ps_db, subject.ptr, (unsigned)subject.len, 0, s->pss_hs,
-	               on_match, &sc) == HS_SUCCESS ? 0 : -1;
+	return ps->ps_hs->scan(ps->ps_db, subject.ptr, (unsigned)subject.len, 0, s->pss_hs,
+	                       on_match, &sc) == HS_SUCCESS ? 0 : -1;
 }

@@ -16,7 +16,8 @@ struct patset_scratch;
 /*
  * Compiles PATTERNS[i] reporting IDS[i]. A pattern Vectorscan cannot take exactly
  * goes in as a prefilter (a superset); one it cannot take at all sets UNINDEXED[i]
- * and is never reported: the caller must treat it as always a candidate.
+ * and is never reported: the caller must treat it as always a candidate. So do all
+ * of them when there are only a few, or when Vectorscan cannot be loaded.
  * Returns NULL with ERR set only when out of memory.
  */
 struct patset *patset_new(const char *const *patterns, const uint32_t *ids,

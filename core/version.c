@@ -5,13 +5,13 @@
 
 #include <ares.h>
 #include <ev.h>
-#include <hs.h>
 #include <openssl/crypto.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <sqlite3.h>
 #include <yaml.h>
 
+#include "hslib.h"
 #include "version.h"
 
 #ifndef HTTPJAIL_NFT_VERSION
@@ -49,7 +49,10 @@ version_libs(char *buf, size_t size)
 	add(buf, size, &off, "libnftables %s\n", HTTPJAIL_NFT_VERSION);
 	add(buf, size, &off, "SQLite %s\n", sqlite3_libversion());
 	add(buf, size, &off, "libyaml %s\n", yaml_get_version_string());
-	add(buf, size, &off, "Hyperscan %s\n", hs_version());
+	if (hslib_get() != NULL)
+		add(buf, size, &off, "Hyperscan %s\n", hslib_get()->version());
+	else
+		add(buf, size, &off, "Hyperscan not loaded (%s)\n", hslib_error());
 	add(buf, size, &off, "c-ares %s\n", ares_version(NULL));
 	add(buf, size, &off, "libev %d.%d\n", ev_version_major(), ev_version_minor());
 }

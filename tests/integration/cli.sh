@@ -151,6 +151,16 @@ for lib in PCRE2 libnftables libyaml Hyperscan c-ares libev; do
 		fail "--version names $lib's" "$OUT"
 done
 
+# Hyperscan is loaded when a policy has enough patterns without a literal, not at start.
+ldd "$J" | grep -q 'libhs\.so' && fail "httpjail is not linked to libhs" "$(ldd "$J")" ||
+	pass "httpjail is not linked to libhs"
+alts=()
+for i in 1 2 3 4 5 6; do alts+=(-r "deny: (svc$i|api$i)[.]alt[.]t"); done
+run "scan of six patterns" 1 "$J" "${alts[@]}" -r 'allow: ^https://' --test https://api5.alt.test/ &&
+	expect "six patterns without a literal: the fifth decides" "$OUT" "rule 5 -r 5: deny"
+run "scan of six patterns, none" 0 "$J" "${alts[@]}" -r 'allow: ^https://' --test https://api7.alt.test/ &&
+	expect "six patterns without a literal: none matches" "$OUT" "rule 7 -r 7: allow"
+
 # What a connection that is not decrypted shows: the host only, as CONNECT.
 run "no intercept view" 1 "$J" --no-tls-intercept -r 'allow-get: ^https://a\.test/x' --test https://a.test/x &&
 	expect_eq "no intercept view" "$OUT" "not intercepted: decided as CONNECT on the host only
