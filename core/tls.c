@@ -20,8 +20,9 @@ struct session {
 
 struct tls {
 	struct ca      *tl_ca;
-	SSL_CTX        *tl_server;
-	SSL_CTX        *tl_client;
+	X509_STORE     *tl_store;   /* what upstreams are verified against */
+	SSL_CTX        *tl_server;  /* NULL until tls_ready(), and without a CA */
+	SSL_CTX        *tl_client;  /* NULL until tls_ready() */
 	struct session  tl_sessions[SESSIONS];
 	size_t          tl_next;
 };
@@ -77,12 +78,12 @@ verify_cb(int ok, X509_STORE_CTX *sctx)
  * chain needs it. A user's SSL_CERT_FILE/SSL_CERT_DIR is taken as given.
  */
 static int
-trust_system(SSL_CTX *ctx)
+trust_system(X509_STORE *st)
 {
 	const char *file = getenv(X509_get_default_cert_file_env());
 	const char *dir = getenv(X509_get_default_cert_dir_env());
 	char a[PATH_MAX], b[PATH_MAX];
-	struct stat st;
+	struct stat sb;
 
 	if (dir == NULL)
 		dir = X509_get_default_cert_dir();
@@ -90,10 +91,10 @@ trust_system(SSL_CTX *ctx)
 	 * does not. */
 	if (file != NULL && (realpath(file, a) == NULL ||
 	    realpath(X509_get_default_cert_file(), b) == NULL || strcmp(a, b) != 0))
-		return SSL_CTX_set_default_verify_paths(ctx);
-	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-		return SSL_CTX_load_verify_dir(ctx, dir);
-	return SSL_CTX_set_default_verify_paths(ctx);
+		return X509_STORE_set_default_paths(st);
+	if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return X509_STORE_load_path(st, dir);
+	return X509_STORE_set_default_paths(st);
 }
 
 struct tls *
@@ -108,39 +109,15 @@ tls_new(struct ca *ca, const char *const *ca_files, size_t nfiles, struct errbuf
 	if (tl_index < 0)
 		tl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	tl->tl_ca = ca;
-	if ((tl->tl_client = SSL_CTX_new(TLS_client_method())) == NULL) {
-		ossl_error(err, "TLS");
-		goto fail;
-	}
-	SSL_CTX_set_min_proto_version(tl->tl_client, TLS1_2_VERSION);
-	SSL_CTX_set_verify(tl->tl_client, SSL_VERIFY_PEER, verify_cb);
-	SSL_CTX_set_session_cache_mode(tl->tl_client, SSL_SESS_CACHE_CLIENT);
-	SSL_CTX_set_mode(tl->tl_client, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-	if (trust_system(tl->tl_client) != 1) {
+	if ((tl->tl_store = X509_STORE_new()) == NULL || trust_system(tl->tl_store) != 1) {
 		ossl_error(err, "the system's trusted certificates");
 		goto fail;
 	}
 	for (size_t i = 0; i < nfiles; i++) {
-		if (SSL_CTX_load_verify_locations(tl->tl_client, ca_files[i], NULL) != 1) {
+		if (X509_STORE_load_file(tl->tl_store, ca_files[i]) != 1) {
 			char what[1100];
 			snprintf(what, sizeof(what), "--ca-file %s", ca_files[i]);
 			ossl_error(err, what);
-			goto fail;
-		}
-	}
-	if (ca != NULL) {
-		if ((tl->tl_server = SSL_CTX_new(TLS_server_method())) == NULL) {
-			ossl_error(err, "TLS");
-			goto fail;
-		}
-		SSL_CTX_set_min_proto_version(tl->tl_server, TLS1_2_VERSION);
-		SSL_CTX_set_alpn_select_cb(tl->tl_server, alpn_select, NULL);
-		SSL_CTX_set_mode(tl->tl_server, SSL_MODE_ENABLE_PARTIAL_WRITE |
-		                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-		SSL_CTX_set_session_cache_mode(tl->tl_server, SSL_SESS_CACHE_SERVER);
-		if (SSL_CTX_use_PrivateKey(tl->tl_server, ca_leaf_key(ca)) != 1) {
-			ossl_error(err, "leaf key");
 			goto fail;
 		}
 	}
@@ -148,6 +125,37 @@ tls_new(struct ca *ca, const char *const *ca_files, size_t nfiles, struct errbuf
 fail:
 	tls_free(tl);
 	return NULL;
+}
+
+int
+tls_ready(struct tls *tl, struct errbuf *err)
+{
+	if ((tl->tl_client = SSL_CTX_new(TLS_client_method())) == NULL) {
+		ossl_error(err, "TLS");
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(tl->tl_client, TLS1_2_VERSION);
+	SSL_CTX_set_verify(tl->tl_client, SSL_VERIFY_PEER, verify_cb);
+	SSL_CTX_set_session_cache_mode(tl->tl_client, SSL_SESS_CACHE_CLIENT);
+	SSL_CTX_set_mode(tl->tl_client, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set1_cert_store(tl->tl_client, tl->tl_store);
+	if (tl->tl_ca == NULL)
+		return 0;
+	if ((tl->tl_server = SSL_CTX_new(TLS_server_method())) == NULL) {
+		ossl_error(err, "TLS");
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(tl->tl_server, TLS1_2_VERSION);
+	SSL_CTX_set_alpn_select_cb(tl->tl_server, alpn_select, NULL);
+	SSL_CTX_set_mode(tl->tl_server, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(tl->tl_server, SSL_SESS_CACHE_SERVER);
+	if (SSL_CTX_use_PrivateKey(tl->tl_server, ca_leaf_key(tl->tl_ca)) != 1) {
+		ossl_error(err, "leaf key");
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -159,6 +167,7 @@ tls_free(struct tls *tl)
 		SSL_SESSION_free(tl->tl_sessions[i].se_sess);
 	SSL_CTX_free(tl->tl_server);
 	SSL_CTX_free(tl->tl_client);
+	X509_STORE_free(tl->tl_store);
 	free(tl);
 }
 

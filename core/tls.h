@@ -15,11 +15,15 @@ typedef struct ssl_st SSL;
 
 /*
  * CA signs the leaves (may be NULL: no interception). Upstreams are verified against
- * OpenSSL's default paths plus every file of CA_FILES (--ca-file). The httpjail CA
- * itself is never accepted in an upstream's chain.
+ * OpenSSL's default paths plus every file of CA_FILES (--ca-file), read here, so that
+ * a bad file is an error before anything runs. The httpjail CA itself is never
+ * accepted in an upstream's chain.
  */
 struct tls *tls_new(struct ca *ca, const char *const *ca_files, size_t nfiles,
                     struct errbuf *err);
+/* Makes the OpenSSL contexts, a millisecond's work: a run calls it once the command
+ * is starting, so that the two overlap. Before the first connection. */
+int         tls_ready(struct tls *, struct errbuf *err);
 void        tls_free(struct tls *);
 
 /* An SSL to accept FD with a leaf for NAME (a host name or an address literal). */
