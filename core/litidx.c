@@ -164,6 +164,8 @@ litidx_build(struct litidx *lx, litidx_cb *reject, void *arg)
 	struct slot *counts, *s;
 	size_t mask, ngrams = 0;
 
+	if (lx->lx_n == 0)
+		return 0;
 	for (size_t i = 0; i < lx->lx_n; i++)
 		ngrams += lx->lx_ents[i].en_len - GRAM + 1;
 	if ((counts = slots_new(ngrams, &mask)) == NULL)
