@@ -27,20 +27,14 @@ echo "| httpjail --no-tls-intercept -r 'allow: .*' -- true | $noca us (+$((noca 
 
 mkdir -p "$T/www" && chmod 755 "$T" "$T/www"
 head -c 1024 /dev/zero > "$T/www/small" && chmod 644 "$T/www/small"
-cat > "$T/nginx.conf" <<NGX
-daemon off; worker_processes 1; pid $T/nginx.pid; error_log $T/nginx.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:18080; root $T/www; } }
-NGX
-nginx -c "$T/nginx.conf" &
-PIDS+=($!)
+nginx_start "listen 127.0.0.1:18080;"
 printf "rules:\n  - {action: allow, pattern: '^http://origin\\\\.test:18080/small\$'}\n" > "$T/p.yaml"
 sleep 0.5
 rps() { awk '/Requests\/sec/ {print $2}'; }
 "$HTTPJAIL_BIN" --server --listen 127.0.0.1:13140 --listen-tls 127.0.0.1:13141 -c "$T/p.yaml" \
-	--resolve origin.test:18080:127.0.0.1 -q 2>/dev/null &
+	--resolve origin.test:18080:127.0.0.1 -q 2> "$T/proxy.err" &
 PIDS+=($!)
-sleep 0.5
+wait_proxy "$T/proxy.err"
 printf 'wrk.path = "http://origin.test:18080/small"\nwrk.headers["Host"] = "origin.test:18080"\n' > "$T/p.lua"
 # Alternated, ROUNDS times each, medians: one run of each swings by 15% on 2 cores.
 ROUNDS=${BENCH_ROUNDS:-3}
