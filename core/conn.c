@@ -1639,8 +1639,30 @@ conn_upstream_ready(struct conn *cn)
 	conn_run(cn);
 }
 
-/* The original destination of a redirected connection; none when it was made to
- * our own port directly (then the kernel reports the socket's own address). */
+/* Whether LOCAL, an accepted socket's address, is LS's own (any address when LS
+ * listens on all of them). */
+static bool
+listener_addr(const struct sockaddr_storage *local, const struct listener *ls)
+{
+	const struct sockaddr_storage *la = &ls->ls_addr;
+
+	if (local->ss_family != la->ss_family)
+		return false;
+	if (la->ss_family == AF_INET) {
+		const struct sockaddr_in *l = (const void *)local, *b = (const void *)la;
+		return l->sin_port == b->sin_port &&
+		       (b->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		        l->sin_addr.s_addr == b->sin_addr.s_addr);
+	}
+	const struct sockaddr_in6 *l = (const void *)local, *b = (const void *)la;
+	return l->sin6_port == b->sin6_port &&
+	       (IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr) ||
+	        memcmp(&l->sin6_addr, &b->sin6_addr, 16) == 0);
+}
+
+/* The original destination of a connection sent to the transparent port: conntrack's
+ * record when NAT redirected it; without one, the socket's own address when TPROXY
+ * delivered it (the jail's way). None when it was made to our own port directly. */
 static void
 original_dst(struct conn *cn, const struct listener *ls)
 {
@@ -1648,16 +1670,20 @@ original_dst(struct conn *cn, const struct listener *ls)
 	socklen_t len = sizeof(ss), llen = sizeof(local);
 	int rc;
 
+	if (getsockname(cn->cn_cfd, (struct sockaddr *)&local, &llen) < 0)
+		return;
 	memset(&ss, 0, sizeof(ss));
 	if (ls->ls_addr.ss_family == AF_INET6)
 		rc = getsockopt(cn->cn_cfd, IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
 	else
 		rc = getsockopt(cn->cn_cfd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
-	if (rc < 0 || getsockname(cn->cn_cfd, (struct sockaddr *)&local, &llen) < 0 ||
-	    addr_equal((struct sockaddr *)&ss, (struct sockaddr *)&local))
-		return;
-	cn->cn_dst = ss;
-	cn->cn_has_dst = true;
+	if (rc == 0 && !addr_equal((struct sockaddr *)&ss, (struct sockaddr *)&local)) {
+		cn->cn_dst = ss;
+		cn->cn_has_dst = true;
+	} else if (rc < 0 && !listener_addr(&local, ls)) {
+		cn->cn_dst = local;
+		cn->cn_has_dst = true;
+	}
 }
 
 void

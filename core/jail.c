@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/mount.h>
+#include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -37,6 +38,8 @@
 #define PROXY_PORT 15001
 #define DNS_PORT   15053
 #define SETUP_MS   10000
+#define TPROXY_MARK  1
+#define TPROXY_TABLE 100
 
 struct jail {
 	pid_t jl_child;   /* our child: it outlives the jail's init and exits with its status */
@@ -95,38 +98,32 @@ rta_add(struct nlmsghdr *nh, unsigned short type, const void *data, size_t len)
 	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/* "default dev lo src SRC": every destination goes through lo, so that nftables
- * sees it, and a dropped one fails at once instead of hanging. */
-static int
-default_route(int family, const void *src, size_t srclen)
+/* Zeroes the request NH starts (SIZE bytes in all) and fills in a header for TYPE,
+ * followed by HDRLEN bytes of its fixed part. */
+static void
+rtnl_init(struct nlmsghdr *nh, size_t size, size_t hdrlen, unsigned short type)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg    rt;
-		char            attrs[64];
-	} req;
+	memset(nh, 0, size);
+	nh->nlmsg_len = NLMSG_LENGTH(hdrlen);
+	nh->nlmsg_type = type;
+	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+}
+
+/* Sends one rtnetlink request (REQ, its length in its header) and reads the ack. */
+static int
+rtnl_do(struct nlmsghdr *req)
+{
 	struct {
 		struct nlmsghdr nh;
 		struct nlmsgerr err;
 	} ack;
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	int s, oif = (int)if_nametoindex("lo");
+	int s;
 	ssize_t n;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.nh.nlmsg_type = RTM_NEWROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
-	req.rt.rtm_family = (unsigned char)family;
-	req.rt.rtm_table = RT_TABLE_MAIN;
-	req.rt.rtm_protocol = RTPROT_BOOT;
-	req.rt.rtm_scope = RT_SCOPE_LINK;
-	req.rt.rtm_type = RTN_UNICAST;
-	rta_add(&req.nh, RTA_OIF, &oif, sizeof(oif));
-	rta_add(&req.nh, RTA_PREFSRC, src, srclen);
 	if ((s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0)
 		return -1;
-	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	if (sendto(s, req, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    (n = recv(s, &ack, sizeof(ack), 0)) < (ssize_t)sizeof(ack)) {
 		close(s);
 		return -1;
@@ -139,34 +136,124 @@ default_route(int family, const void *src, size_t srclen)
 	return 0;
 }
 
+/*
+ * A route to every destination through lo. In the main table, "default dev lo src
+ * SRC" (SRC given): every destination goes through lo, so that nftables sees it, and
+ * a dropped one fails at once instead of hanging. In TPROXY_TABLE, "local default dev
+ * lo" (SRC NULL): a marked packet is for a socket here, whatever its address.
+ */
+static int
+route_all(int family, const void *src, size_t srclen)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg    rt;
+		char            attrs[64];
+	} req;
+	int oif = (int)if_nametoindex("lo");
+	uint32_t table = TPROXY_TABLE;
+
+	rtnl_init(&req.nh, sizeof(req), sizeof(struct rtmsg), RTM_NEWROUTE);
+	req.rt.rtm_family = (unsigned char)family;
+	req.rt.rtm_protocol = RTPROT_BOOT;
+	if (src != NULL) {
+		req.rt.rtm_table = RT_TABLE_MAIN;
+		req.rt.rtm_scope = RT_SCOPE_LINK;
+		req.rt.rtm_type = RTN_UNICAST;
+		rta_add(&req.nh, RTA_PREFSRC, src, srclen);
+	} else {
+		req.rt.rtm_table = RT_TABLE_UNSPEC;
+		req.rt.rtm_scope = RT_SCOPE_HOST;
+		req.rt.rtm_type = RTN_LOCAL;
+		rta_add(&req.nh, RTA_TABLE, &table, sizeof(table));
+	}
+	rta_add(&req.nh, RTA_OIF, &oif, sizeof(oif));
+	return rtnl_do(&req.nh);
+}
+
+/* "fwmark TPROXY_MARK lookup TPROXY_TABLE". */
+static int
+mark_rule(int family)
+{
+	struct {
+		struct nlmsghdr     nh;
+		struct fib_rule_hdr fr;
+		char                attrs[64];
+	} req;
+	uint32_t mark = TPROXY_MARK, table = TPROXY_TABLE;
+
+	rtnl_init(&req.nh, sizeof(req), sizeof(struct fib_rule_hdr), RTM_NEWRULE);
+	req.fr.family = (unsigned char)family;
+	req.fr.action = FR_ACT_TO_TBL;
+	rta_add(&req.nh, FRA_FWMARK, &mark, sizeof(mark));
+	rta_add(&req.nh, FRA_TABLE, &table, sizeof(table));
+	return rtnl_do(&req.nh);
+}
+
+/*
+ * The jail's table. IPv4 TCP for anywhere but loopback is delivered to the proxy's
+ * socket by TPROXY, its destination untouched (the socket's own address is the
+ * original one), and not tracked: conntrack and NAT on every packet cost a loopback
+ * benchmark 10% of its throughput. Without TPROXY (a kernel without nft_tproxy) NAT
+ * redirects it and the proxy asks conntrack where it was going. IPv6 TCP is always
+ * redirected (TPROXY did not deliver locally made IPv6 packets here). DNS to anywhere
+ * goes to the stub, and nothing else leaves.
+ */
 static const char ruleset[] =
 	"table inet httpjail {\n"
+	"%s"
 	"  chain nat_out {\n"
 	"    type nat hook output priority -100; policy accept;\n"
 	"    udp dport 53 redirect to :%d\n"
 	"    tcp dport 53 redirect to :%d\n"
-	"    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :%d\n"
+	"%s"
 	"    ip6 daddr != ::1 meta l4proto tcp redirect to :%d\n"
 	"  }\n"
 	"  chain filter_out {\n"
 	"    type filter hook output priority 0; policy drop;\n"
 	"    ip daddr 127.0.0.0/8 accept\n"
 	"    ip6 daddr ::1 accept\n"
+	"%s"
 	"  }\n"
 	"}\n";
 
+static const char chains_tproxy[] =
+	"  chain raw_pre {\n"
+	"    type filter hook prerouting priority -300; policy accept;\n"
+	"    meta nfproto ipv4 tcp dport != { 53, %d } tcp sport != { 53, %d } notrack\n"
+	"  }\n"
+	"  chain raw_out {\n"
+	"    type filter hook output priority -300; policy accept;\n"
+	"    meta nfproto ipv4 tcp dport != { 53, %d } tcp sport != { 53, %d } notrack\n"
+	"  }\n"
+	"  chain tproxy_pre {\n"
+	"    type filter hook prerouting priority -150; policy accept;\n"
+	"    ip daddr != 127.0.0.0/8 tcp dport != 53 tproxy ip to 127.0.0.1:%d meta mark set %d\n"
+	"  }\n";
+
 static int
-load_rules(char *why, size_t whysz)
+load_rules(bool tproxy, char *why, size_t whysz)
 {
 	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	char text[sizeof(ruleset) + 32];
+	char chains[sizeof(chains_tproxy) + 32], redirect4[96], accept4[64] = "";
+	char text[sizeof(ruleset) + sizeof(chains) + sizeof(redirect4) + sizeof(accept4) + 32];
 	int rc;
 
 	if (nft == NULL) {
 		snprintf(why, whysz, "cannot make an nftables context");
 		return -1;
 	}
-	snprintf(text, sizeof(text), ruleset, DNS_PORT, DNS_PORT, PROXY_PORT, PROXY_PORT);
+	chains[0] = redirect4[0] = '\0';
+	if (tproxy) {
+		snprintf(chains, sizeof(chains), chains_tproxy, DNS_PORT, DNS_PORT, DNS_PORT,
+		         DNS_PORT, PROXY_PORT, TPROXY_MARK);
+		snprintf(accept4, sizeof(accept4), "    meta nfproto ipv4 meta l4proto tcp accept\n");
+	} else {
+		snprintf(redirect4, sizeof(redirect4),
+		         "    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :%d\n", PROXY_PORT);
+	}
+	snprintf(text, sizeof(text), ruleset, chains, DNS_PORT, DNS_PORT, redirect4, PROXY_PORT,
+	         accept4);
 	nft_ctx_buffer_error(nft);
 	if ((rc = nft_run_cmd_from_buffer(nft, text)) != 0) {
 		const char *e = nft_ctx_get_error_buffer(nft);
@@ -176,8 +263,10 @@ load_rules(char *why, size_t whysz)
 	return rc == 0 ? 0 : -1;
 }
 
+/* A socket listening on loopback's PORT; TRANSPARENT (IPv4): also for connections
+ * TPROXY hands it, whatever address they were made to. */
 static int
-listener(int family, int type, uint16_t port)
+listener(int family, int type, uint16_t port, bool transparent)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -202,7 +291,8 @@ listener(int family, int type, uint16_t port)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	if ((transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
 		close(fd);
 		return -1;
@@ -489,7 +579,8 @@ child_main(const struct jail_opts *jo, int sock, pid_t parent)
 	static const uint8_t lo6[16] = { [15] = 1 };
 	struct in_addr lo4 = { htonl(INADDR_LOOPBACK) };
 	int fds[4], status;
-	char why[300], go;
+	char why[300] = "", go;
+	bool v6, tproxy;
 	sigset_t none;
 	pid_t init;
 
@@ -509,21 +600,37 @@ child_main(const struct jail_opts *jo, int sock, pid_t parent)
 		report(sock, "cannot bring up lo in the jail: %s", strerror(errno));
 		_exit(125);
 	}
-	if (default_route(AF_INET, &lo4, sizeof(lo4)) < 0) {
+	if (route_all(AF_INET, &lo4, sizeof(lo4)) < 0) {
 		report(sock, "cannot route through lo in the jail: %s", strerror(errno));
 		_exit(125);
 	}
 	/* IPv6 may be off on this host: then the jail has none either. */
-	default_route(AF_INET6, lo6, sizeof(lo6));
-	if (load_rules(why, sizeof(why)) < 0) {
-		report(sock, "nftables refused the jail's rules: %s", why);
+	v6 = route_all(AF_INET6, lo6, sizeof(lo6)) == 0;
+	/* TPROXY needs marked packets routed to this host and a transparent listener;
+	 * short of any of it, NAT redirects. */
+	tproxy = getenv("HTTPJAIL_NO_TPROXY") == NULL && route_all(AF_INET, NULL, 0) == 0 &&
+	         mark_rule(AF_INET) == 0;
+	for (int tries = 0; tries < 2; tries++, tproxy = false) {
+		fds[0] = listener(AF_INET, SOCK_STREAM, PROXY_PORT, tproxy);
+		fds[1] = v6 ? listener(AF_INET6, SOCK_STREAM, PROXY_PORT, false) : -1;
+		if (fds[0] >= 0 && load_rules(tproxy, why, sizeof(why)) == 0)
+			break;
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+		fds[0] = fds[1] = -1;
+	}
+	if (fds[0] < 0) {
+		if (why[0] != '\0')
+			report(sock, "nftables refused the jail's rules: %s", why);
+		else
+			report(sock, "cannot listen inside the jail: %s", strerror(errno));
 		_exit(125);
 	}
-	fds[0] = listener(AF_INET, SOCK_STREAM, PROXY_PORT);
-	fds[1] = listener(AF_INET6, SOCK_STREAM, PROXY_PORT);
-	fds[2] = listener(AF_INET, SOCK_DGRAM, DNS_PORT);
-	fds[3] = listener(AF_INET, SOCK_STREAM, DNS_PORT);
-	if (fds[0] < 0 || fds[2] < 0 || fds[3] < 0) {
+	fds[2] = listener(AF_INET, SOCK_DGRAM, DNS_PORT, false);
+	fds[3] = listener(AF_INET, SOCK_STREAM, DNS_PORT, false);
+	if (fds[2] < 0 || fds[3] < 0) {
 		report(sock, "cannot listen inside the jail: %s", strerror(errno));
 		_exit(125);
 	}

@@ -70,6 +70,19 @@ run "jail raw ip" 0 "${J[@]}" -- curl -s --noproxy '*' --max-time 10 -o /dev/nul
 	"http://203.0.113.9:81/" &&
 	expect_eq "an arbitrary address reaches the proxy and is decided" "$OUT" "403"
 expect "decided by its address" "$(cat "$TMP/req.log")" "- GET http://203.0.113.9:81/"
+# Where the kernel has no TPROXY the jail redirects with NAT; the same answers.
+HTTPJAIL_NO_TPROXY=1 run "jail nat rules" 1 "${J[@]}" -- sh -c "nft list ruleset | grep -c tproxy" &&
+	expect_eq "with NAT instead of TPROXY there is no tproxy rule" "$OUT" "0"
+HTTPJAIL_NO_TPROXY=1 run "jail nat allow" 0 "${J[@]}" -- \
+	curl -s --noproxy '*' --max-time 10 "http://a.test:$OP/echo?nat" &&
+	expect "with NAT instead of TPROXY the allowed request arrives" "$OUT" '"query": "nat"'
+HTTPJAIL_NO_TPROXY=1 run "jail nat raw ip" 0 "${J[@]}" -- curl -s --noproxy '*' --max-time 10 \
+	-o /dev/null -w '%{http_code}' http://203.0.113.8:82/ &&
+	expect_eq "with NAT instead of TPROXY an address is decided" "$OUT" "403"
+expect "with NAT instead of TPROXY the address is the original one" "$(cat "$TMP/req.log")" \
+	"- GET http://203.0.113.8:82/"
+run "jail tproxy" 0 "${J[@]}" -- sh -c "nft list ruleset | grep -c 'tproxy ip to'" &&
+	expect_eq "the jail's IPv4 goes to the proxy by TPROXY" "$OUT" "1"
 run "jail tcp" 0 "${J[@]}" -- python3 -c "
 import socket
 s = socket.create_connection(('b.test', $OP), timeout=5)
