@@ -525,8 +525,9 @@ copy_file(const char *from, FILE *to)
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 		if (fwrite(buf, 1, n, to) != n)
 			break;
+	n = ferror(f);
 	fclose(f);
-	return ferror(to) ? -1 : 0;
+	return n || ferror(to) ? -1 : 0;
 }
 
 /*
@@ -534,20 +535,28 @@ copy_file(const char *from, FILE *to)
  * none), then ours when TLS is intercepted, then --ca-file's, each on lines of its
  * own. --ca-file's are there for a host relayed blind (passthrough,
  * --no-tls-intercept): it shows the command a certificate that CA signed. 0, or -1
- * when F could not take it all.
+ * after saying why: F (called WHAT) could not take it all, or a --ca-file could not
+ * be read, and the command would not trust what the proxy does.
  */
 static int
-trust_write(const struct run *rn, const char *system, FILE *f)
+trust_write(const struct run *rn, const char *system, FILE *f, const char *what)
 {
 	if (system != NULL)
 		copy_file(system, f);
 	if (rn->rn_ca != NULL)
 		fprintf(f, "\n%s", ca_cert_pem(rn->rn_ca));
-	for (size_t i = 0; i < rn->rn_op->op_nca_files; i++) {
+	for (size_t i = 0; i < rn->rn_op->op_nca_files && !ferror(f); i++) {
 		fputc('\n', f);
-		copy_file(rn->rn_op->op_ca_files[i], f);
+		if (copy_file(rn->rn_op->op_ca_files[i], f) < 0 && !ferror(f)) {
+			cmd_error("--ca-file %s: %s", rn->rn_op->op_ca_files[i], strerror(errno));
+			return -1;
+		}
 	}
-	return ferror(f) ? -1 : 0;
+	if (ferror(f)) {
+		cmd_error("%s: %s", what, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* The jail's bundle: the system's CAs, ours and --ca-file's, kept in memory and
@@ -557,12 +566,18 @@ static int
 bundle_build(struct run *rn, const char *system)
 {
 	FILE *f = open_memstream(&rn->rn_bundle, &rn->rn_bundle_len);
+	int rc;
 
-	if (f == NULL || (trust_write(rn, system, f) | fclose(f)) != 0) {
+	if (f == NULL) {
 		cmd_error("out of memory");
 		return -1;
 	}
-	return 0;
+	rc = trust_write(rn, system, f, "the jail's CA bundle");
+	if (fclose(f) != 0 && rc == 0) {
+		cmd_error("out of memory");
+		rc = -1;
+	}
+	return rc;
 }
 
 /* DIR/NAME holding trust_write()'s output for SYSTEM; 0, or -1 after saying why. */
@@ -571,13 +586,19 @@ trust_file(const struct run *rn, const char *name, const char *system)
 {
 	char path[4200];
 	FILE *f;
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/%s", rn->rn_trust_dir, name);
-	if ((f = fopen(path, "w")) == NULL || (trust_write(rn, system, f) | fclose(f)) != 0) {
+	if ((f = fopen(path, "w")) == NULL) {
 		cmd_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	return 0;
+	rc = trust_write(rn, system, f, path);
+	if (fclose(f) != 0 && rc == 0) {
+		cmd_error("%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	return rc;
 }
 
 /*
