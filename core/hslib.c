@@ -1,12 +1,16 @@
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "hslib.h"
 
-static struct hslib lib;
-static bool         tried, loaded;
-static char         why[256];
+/* A policy is compiled on the loop's thread at start and on a thread of its own when
+ * it is reloaded: the library is loaded once, whichever comes first. */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static struct hslib   lib;
+static bool           loaded;
+static char           why[256];
 
 static void *
 sym(void *h, const char *name, bool *ok)
@@ -20,18 +24,15 @@ sym(void *h, const char *name, bool *ok)
 	return p;
 }
 
-const struct hslib *
-hslib_get(void)
+static void
+load(void)
 {
 	void *h;
 	bool ok = true;
 
-	if (tried)
-		return loaded ? &lib : NULL;
-	tried = true;
 	if ((h = dlopen(HTTPJAIL_HS_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		snprintf(why, sizeof(why), "%s", dlerror());
-		return NULL;
+		return;
 	}
 	/* dlsym's void * to a function pointer: POSIX guarantees it works. */
 	*(void **)&lib.expression_info = sym(h, "hs_expression_info", &ok);
@@ -44,10 +45,16 @@ hslib_get(void)
 	*(void **)&lib.version = sym(h, "hs_version", &ok);
 	if (!ok) {
 		dlclose(h);
-		return NULL;
+		return;
 	}
 	loaded = true;
-	return &lib;
+}
+
+const struct hslib *
+hslib_get(void)
+{
+	pthread_once(&once, load);
+	return loaded ? &lib : NULL;
 }
 
 const char *
