@@ -37,6 +37,8 @@ int cmd_push(const char ***v, size_t *n, const char *s);
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Compiles the policy the options name; prints the error and returns NULL on failure. */
 struct policy *cmd_policy(const struct options *);
+/* Fills SRC from OP; returns the ruleset path SRC points to, for the caller to free. */
+char          *cmd_policy_src(const struct options *, struct policy_src *src);
 
 struct hook_runner;
 struct hook_result;

@@ -141,18 +141,27 @@ ruleset_dirs(void)
 	return out;
 }
 
-struct policy *
-cmd_policy(const struct options *op)
+char *
+cmd_policy_src(const struct options *op, struct policy_src *src)
 {
-	struct errbuf err = { "" };
 	char *dirs = ruleset_dirs();
-	struct policy_src src = {
+
+	*src = (struct policy_src){
 		.ps_files = op->op_files, .ps_nfiles = op->op_nfiles,
 		.ps_rules = op->op_rules, .ps_nrules = op->op_nrules,
 		.ps_sh = op->op_sh, .ps_nsh = op->op_nsh,
 		.ps_no_tls_intercept = op->op_no_tls_intercept,
 		.ps_ruleset_dirs = dirs,
 	};
+	return dirs;
+}
+
+struct policy *
+cmd_policy(const struct options *op)
+{
+	struct errbuf err = { "" };
+	struct policy_src src;
+	char *dirs = cmd_policy_src(op, &src);
 	struct policy *po = policy_compile(&src, &err);
 
 	if (po == NULL)

@@ -25,6 +25,7 @@
 #include "dns.h"
 #include "jail.h"
 #include "proxy.h"
+#include "reload.h"
 #include "tally.h"
 #include "tls.h"
 
@@ -33,7 +34,10 @@
 
 struct run {
 	const struct options *rn_op;
-	struct policy        *rn_po;
+	struct policy        *rn_po;        /* as the run began; the proxy's may be newer */
+	struct policy_src     rn_src;
+	char                 *rn_dirs;      /* rn_src's ruleset path */
+	struct reload        *rn_reload;
 	struct proxy         *rn_px;
 	struct ev_loop       *rn_loop;
 	FILE                 *rn_log;
@@ -130,6 +134,67 @@ on_end(const struct proxy_end *pn, void *arg)
 	if (rn->rn_audit != NULL)
 		audit_end(rn->rn_audit, pn->pn_token, pn->pn_status, pn->pn_bytes_up,
 		          pn->pn_bytes_down, end_reason_str(pn->pn_end));
+}
+
+static bool
+str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* The first setting FRESH changes that shaped the run at its start, else NULL. */
+static const char *
+fixed_change(const struct policy *old, const struct policy *fresh)
+{
+	bool expose = policy_expose_count(old) != policy_expose_count(fresh);
+
+	for (size_t i = 0; !expose && i < policy_expose_count(old); i++)
+		expose = strcmp(policy_expose_get(old, i), policy_expose_get(fresh, i)) != 0;
+	if (policy_dry_run(old) != policy_dry_run(fresh))
+		return "dry_run";
+	if (policy_tls_intercept(old) != policy_tls_intercept(fresh))
+		return "tls.intercept";
+	if (policy_hook_timeout_ms(old) != policy_hook_timeout_ms(fresh))
+		return "hooks.timeout";
+	if (policy_hook_cache_ms(old) != policy_hook_cache_ms(fresh))
+		return "hooks.cache";
+	if (str_differ(policy_audit_db(old), policy_audit_db(fresh)))
+		return "audit.db";
+	if (strcmp(policy_log_level(old), policy_log_level(fresh)) != 0)
+		return "logging.level";
+	if (str_differ(policy_log_file(old), policy_log_file(fresh)))
+		return "logging.file";
+	return expose ? "jail.expose" : NULL;
+}
+
+/* A policy file changed, or SIGHUP: the rules, tls.passthrough and
+ * upstream.allow_private of FRESH apply from the next decision on. */
+static void
+on_reload(struct policy *fresh, const char *why, void *arg)
+{
+	struct run *rn = arg;
+	struct errbuf err;
+	const char *fixed;
+	size_t n;
+
+	if (fresh == NULL) {
+		cmd_error("%s (policy not reloaded; the one in force stays)", why);
+		return;
+	}
+	if (rn->rn_px == NULL) {
+		policy_free(fresh);
+		return;
+	}
+	fixed = fixed_change(rn->rn_po, fresh);
+	n = policy_rule_count(fresh);
+	if (proxy_set_policy(rn->rn_px, fresh, &err) < 0) {
+		cmd_error("%s (policy not reloaded)", err.msg);
+		return;
+	}
+	if (rn->rn_op->op_verbose >= 0)
+		fprintf(stderr, "httpjail: policy reloaded: %zu rule%s\n", n, n == 1 ? "" : "s");
+	if (fixed != NULL)
+		cmd_error("%s changed: it takes effect at the next run", fixed);
 }
 
 /* Ends the run's row with RC. Decisions the audit could not keep make the run a
@@ -302,6 +367,15 @@ run_setup(struct run *rn, const struct options *op)
 		cmd_error("%s", err.msg);
 		return EXIT_INTERNAL;
 	}
+	/* A command runs as a user who can usually write the policy files (they sit in
+	 * its project): watching them would let it widen its own policy. Its runs reload
+	 * on SIGHUP, which only comes from outside (the jail cannot signal us). */
+	rn->rn_dirs = cmd_policy_src(op, &rn->rn_src);
+	if ((rn->rn_reload = reload_new(rn->rn_loop, &rn->rn_src, rn->rn_po, op->op_server,
+	                                on_reload, rn, &err)) == NULL) {
+		cmd_error("%s", err.msg);
+		return EXIT_INTERNAL;
+	}
 	return 0;
 }
 
@@ -312,6 +386,8 @@ run_teardown(struct run *rn)
 		jail_kill(rn->rn_jail);
 		jail_free(rn->rn_jail);
 	}
+	reload_free(rn->rn_reload);
+	free(rn->rn_dirs);
 	proxy_free(rn->rn_px);
 	dns_free(rn->rn_dns);
 	free(rn->rn_bundle);
@@ -367,8 +443,11 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 stop(struct run *rn)
 {
-	for (size_t i = 0; i < 4; i++)
-		ev_signal_stop(rn->rn_loop, &rn->rn_sig[i]);
+	/* SIGHUP still reloads while the proxy drains, instead of ending it half way. */
+	for (size_t i = 0; i < 4; i++) {
+		if (rn->rn_sig[i].signum != SIGHUP)
+			ev_signal_stop(rn->rn_loop, &rn->rn_sig[i]);
+	}
 	ev_io_stop(rn->rn_loop, &rn->rn_sig_io);
 	ev_timer_init(&rn->rn_drain_deadline, on_drain_deadline, DRAIN_S, 0.);
 	ev_timer_start(rn->rn_loop, &rn->rn_drain_deadline);
@@ -380,9 +459,14 @@ stop(struct run *rn)
 static void
 on_server_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	struct run *rn = w->data;
+
 	(void)loop;
 	(void)revents;
-	stop(w->data);
+	if (w->signum == SIGHUP)
+		reload_now(rn->rn_reload);
+	else
+		stop(rn);
 }
 
 static int
@@ -414,7 +498,7 @@ cmd_server(const struct options *op)
 	struct run rn = { .rn_sigfd = -1 };
 	struct sockaddr_storage ss;
 	char a[64], b[64];
-	static const int sigs[] = { SIGINT, SIGTERM };
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	int rc;
 
 	if ((rc = run_setup(&rn, op)) != 0)
@@ -430,7 +514,7 @@ cmd_server(const struct options *op)
 	addr_format((struct sockaddr *)&ss, b, sizeof(b));
 	/* One line a script can read the ports from when it asked for port 0. */
 	fprintf(stderr, "httpjail: proxy on %s, transparent on %s\n", a, b);
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		ev_signal_init(&rn.rn_sig[i], on_server_signal, sigs[i]);
 		rn.rn_sig[i].data = &rn;
 		ev_signal_start(rn.rn_loop, &rn.rn_sig[i]);
@@ -474,6 +558,9 @@ on_forward_signal(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	while (read(rn->rn_sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		/* SPEC: SIGHUP reloads the policy, and the command gets it too. */
+		if (si.ssi_signo == SIGHUP)
+			reload_now(rn->rn_reload);
 		if (si.ssi_code == SI_KERNEL)
 			continue;
 		if (rn->rn_jail != NULL)

@@ -487,14 +487,13 @@ on_hook(const struct hook_result *res, void *arg)
 {
 	struct conn *cn = arg;
 	struct exch *ex = cn->cn_ex;
-	struct proxy *px = cn->cn_px;
 	enum decide_status st;
 
 	conn_enter(cn);
 	ex->ex_hook = NULL;
 	ex->ex_hr = *res;
 	ex->ex_hooked = true;
-	st = policy_decide_hooked(px->px_opts.po_policy, px->px_scratch, &ex->ex_rq,
+	st = policy_decide_hooked(ex->ex_pol->pr_policy, ex->ex_pol->pr_scratch, &ex->ex_rq,
 	                          res->hr_status == HOOK_MATCH,
 	                          res->hr_status == HOOK_ERROR, &ex->ex_dc);
 	decide_continue(cn, st);
@@ -515,8 +514,8 @@ decide_continue(struct conn *cn, enum decide_status st)
 			return;
 		}
 		ex->ex_hooked = true;
-		st = policy_decide_hooked(px->px_opts.po_policy, px->px_scratch, &ex->ex_rq,
-		                          ex->ex_hr.hr_status == HOOK_MATCH,
+		st = policy_decide_hooked(ex->ex_pol->pr_policy, ex->ex_pol->pr_scratch,
+		                          &ex->ex_rq, ex->ex_hr.hr_status == HOOK_MATCH,
 		                          ex->ex_hr.hr_status == HOOK_ERROR, &ex->ex_dc);
 	}
 	decided(cn);
@@ -556,7 +555,9 @@ decide_start(struct conn *cn)
 		allowed(cn);
 		return;
 	}
-	decide_continue(cn, policy_decide(px->px_opts.po_policy, px->px_scratch,
+	ex->ex_pol = px->px_pol;
+	ex->ex_pol->pr_refs++;
+	decide_continue(cn, policy_decide(ex->ex_pol->pr_policy, ex->ex_pol->pr_scratch,
 	                                  &ex->ex_rq, 0, &ex->ex_dc));
 }
 
@@ -704,7 +705,7 @@ exch_start(struct conn *cn, size_t headlen)
 		/* A passthrough host is never decrypted: its CONNECT is decided now, so a
 		 * denial can still be a 403. */
 		if (cn->cn_px->px_opts.po_intercept &&
-		    !policy_tls_passthrough(cn->cn_px->px_opts.po_policy, ex->ex_rq.rq_host)) {
+		    !policy_tls_passthrough(cn->cn_px->px_pol->pr_policy, ex->ex_rq.rq_host)) {
 			/* No decision of its own: every request inside is decided instead. */
 			static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 			snprintf(cn->cn_tunnel_host, sizeof(cn->cn_tunnel_host), "%s", ex->ex_host);
@@ -942,8 +943,8 @@ state_peek(struct conn *cn, bool timed_out)
 		}
 		name = sni.len ? sni : host ? slice_cstr(host) : slice_cstr(dst);
 		if (cn->cn_px->px_opts.po_intercept &&
-		    !policy_tls_passthrough(cn->cn_px->px_opts.po_policy, name) &&
-		    (host == NULL || !policy_tls_passthrough(cn->cn_px->px_opts.po_policy,
+		    !policy_tls_passthrough(cn->cn_px->px_pol->pr_policy, name) &&
+		    (host == NULL || !policy_tls_passthrough(cn->cn_px->px_pol->pr_policy,
 		                                             slice_cstr(host)))) {
 			char hostbuf[256];
 			snprintf(hostbuf, sizeof(hostbuf), "%.*s", (int)name.len, name.ptr);
@@ -1473,6 +1474,8 @@ exch_free(struct conn *cn)
 		hook_cancel(ex->ex_hook);
 	if (ex->ex_resolve != NULL)
 		resolve_cancel(ex->ex_resolve);
+	if (ex->ex_pol != NULL)
+		polref_put(ex->ex_pol);
 	free(ex->ex_head_copy);
 	if (cn->cn_px->px_nspare < sizeof(cn->cn_px->px_spare) / sizeof(ex)) {
 		cn->cn_px->px_spare[cn->cn_px->px_nspare++] = ex;

@@ -58,6 +58,49 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* BORROWED, or OWNED (then freed with the last reference); NULL: out of memory. */
+static struct polref *
+polref_new(const struct policy *borrowed, struct policy *owned)
+{
+	struct polref *pr = calloc(1, sizeof(*pr));
+
+	if (pr == NULL)
+		return NULL;
+	pr->pr_policy = owned ? owned : borrowed;
+	if ((pr->pr_scratch = policy_scratch_new(pr->pr_policy)) == NULL) {
+		free(pr);
+		return NULL;
+	}
+	pr->pr_owned = owned;
+	pr->pr_refs = 1;
+	return pr;
+}
+
+void
+polref_put(struct polref *pr)
+{
+	if (--pr->pr_refs > 0)
+		return;
+	policy_scratch_free(pr->pr_scratch);
+	policy_free(pr->pr_owned);
+	free(pr);
+}
+
+int
+proxy_set_policy(struct proxy *px, struct policy *fresh, struct errbuf *err)
+{
+	struct polref *pr = polref_new(NULL, fresh);
+
+	if (pr == NULL) {
+		policy_free(fresh);
+		errbuf_set(err, "out of memory");
+		return -1;
+	}
+	polref_put(px->px_pol);
+	px->px_pol = pr;
+	return 0;
+}
+
 struct proxy *
 proxy_new(struct ev_loop *loop, const struct proxy_opts *opts, struct errbuf *err)
 {
@@ -89,7 +132,7 @@ proxy_new(struct ev_loop *loop, const struct proxy_opts *opts, struct errbuf *er
 	if ((px->px_local = addr_local_new(err)) == NULL)
 		goto fail;
 	if ((px->px_hooks = hook_runner_new(loop, &ho)) == NULL ||
-	    (px->px_scratch = policy_scratch_new(opts->po_policy)) == NULL) {
+	    (px->px_pol = polref_new(opts->po_policy, NULL)) == NULL) {
 		errbuf_set(err, "out of memory");
 		goto fail;
 	}
@@ -380,6 +423,7 @@ proxy_free(struct proxy *px)
 	resolver_free(px->px_resolver);
 	hook_runner_free(px->px_hooks);
 	addr_local_free(px->px_local);
-	policy_scratch_free(px->px_scratch);
+	if (px->px_pol != NULL)
+		polref_put(px->px_pol);
 	free(px);
 }

@@ -100,6 +100,9 @@ int           proxy_listen(struct proxy *, enum proxy_entrance, const char *addr
 int           proxy_listen_fd(struct proxy *, enum proxy_entrance, int fd, struct errbuf *err);
 /* The jail's DNS stub (borrowed), once it exists: its synthetic addresses are names. */
 void          proxy_set_dns(struct proxy *, struct dns *);
+/* Every decision from now on is made by FRESH (owned from here on); one in progress
+ * ends by the policy it began with. */
+int           proxy_set_policy(struct proxy *, struct policy *fresh, struct errbuf *err);
 /* The address the first listener of that entrance is bound to. */
 int           proxy_bound(const struct proxy *, enum proxy_entrance,
                           struct sockaddr_storage *ss);

@@ -38,6 +38,17 @@ struct pooled {
 	char                pl_key[300];
 };
 
+/* A policy and the scratch deciding by it needs. The proxy holds one reference to
+ * the current one, and each exchange one to the policy it was decided by, so that a
+ * reload never frees a rule a decision in progress (a hook) still points to. */
+struct polref {
+	const struct policy     *pr_policy;
+	struct policy           *pr_owned;        /* NULL: borrowed (the first one) */
+	struct policy_scratch   *pr_scratch;
+	unsigned                 pr_refs;
+};
+void polref_put(struct polref *);
+
 struct proxy {
 	struct ev_loop          *px_loop;
 	struct proxy_opts        px_opts;
@@ -46,7 +57,7 @@ struct proxy {
 	struct resolver         *px_resolver;
 	struct hook_runner      *px_hooks;
 	struct addr_local       *px_local;
-	struct policy_scratch   *px_scratch;
+	struct polref           *px_pol;          /* the current policy */
 	struct tls              *px_tls;          /* borrowed; NULL: no TLS at all */
 	struct exch             *px_spare[32];    /* freed exchanges, for the next ones */
 	size_t                   px_nspare;
@@ -88,6 +99,7 @@ struct exch {
 	bool                    ex_tls_up;            /* the upstream speaks TLS to us */
 	uint16_t                ex_port;
 	struct decision         ex_dc;
+	struct polref          *ex_pol;               /* what ex_dc came from; NULL before */
 	struct hook            *ex_hook;
 	bool                    ex_hooked;            /* ex_hr holds a hook's answer */
 	ev_tstamp               ex_decide_start;

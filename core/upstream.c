@@ -109,7 +109,7 @@ upstream_connect_next(struct conn *cn)
 		}
 		/* Synthetic addresses mean nothing outside the jail: never dialled. */
 		if (c == ADDR_SYNTHETIC || (c != ADDR_PUBLIC && !ex->ex_pinned &&
-		    !policy_allow_private(px->px_opts.po_policy))) {
+		    !policy_allow_private(px->px_pol->pr_policy))) {
 			snprintf(ex->ex_why, sizeof(ex->ex_why), "it resolves to %s, %s",
 			         text, addr_class_phrase(c));
 			refused_private = true;
