@@ -555,6 +555,9 @@ decide_start(struct conn *cn)
 		allowed(cn);
 		return;
 	}
+	/* A decision of its own for each: the policy in force now. */
+	if (ex->ex_pol != NULL)
+		polref_put(ex->ex_pol);
 	ex->ex_pol = px->px_pol;
 	ex->ex_pol->pr_refs++;
 	decide_continue(cn, policy_decide(ex->ex_pol->pr_policy, ex->ex_pol->pr_scratch,
