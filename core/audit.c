@@ -17,6 +17,10 @@
 #include "xdg.h"
 
 #define BUSY_MS      10000    /* another run holding the write lock */
+/* Rows per INSERT: what SQLite does once per statement (start, open the table and its
+ * index, finish) is paid once for them all. */
+#define INSERT_ROWS  16
+#define INSERT_COLS  24
 #define BUSY_RETRIES 6
 
 /* A decision waiting for the writer, its strings after it. */
@@ -76,13 +80,14 @@ struct audit {
 	struct qend     *au_ends;
 	size_t           au_nends, au_capends;
 	/* Writer thread only. */
-	sqlite3_stmt    *au_ins, *au_upd;
+	sqlite3_stmt    *au_ins, *au_insn, *au_upd;   /* 1 row, INSERT_ROWS rows */
 	struct openrow  *au_open;
 	size_t           au_nopen, au_capopen;
 	uint64_t         au_lost;
 	char             au_error[300];
 	time_t           au_ts_sec;    /* the second au_ts holds, "YYYY-MM-DDTHH:MM:SS." */
 	char             au_ts[80];
+	char             au_rowts[INSERT_ROWS][24];  /* each bound row's time */
 };
 
 static const char *const schema_v1[] = {
@@ -566,6 +571,9 @@ audit_open(const char *path, uid_t owner, gid_t group, const struct audit_run *a
 	                    SQLITE_OPEN_NOMUTEX, err);
 	if (au->au_db == NULL || insert_run(au, ar, err) < 0)
 		goto fail;
+	/* A multi-row INSERT keeps a statement journal, to undo its first rows if a later
+	 * one fails: in memory, not in a temporary file written for every batch. */
+	sqlite3_exec(au->au_db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
 	if ((fresh || owner != (uid_t)-1) && give_files(path, owner, group, err) < 0)
 		goto fail;
 	pthread_mutex_init(&au->au_mu, NULL);
@@ -758,47 +766,69 @@ bind_opt_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-static int
-insert_row(struct audit *au, const struct qrow *q)
-{
-	sqlite3_stmt *st = au->au_ins;
-	char *ts = au->au_ts;
-	int rc;
+static int remember_open(struct audit *, uint64_t seq, int64_t rowid);
 
+/* Binds Q as the row whose first parameter is BASE + 1; its time goes to TS. */
+static void
+bind_row(struct audit *au, sqlite3_stmt *st, int base, const struct qrow *q, char *ts)
+{
 	/* Thousands of rows share a second: format it once. */
 	if (q->q_ts.tv_sec != au->au_ts_sec) {
-		rfc3339(&q->q_ts, ts, sizeof(au->au_ts));
+		rfc3339(&q->q_ts, au->au_ts, sizeof(au->au_ts));
 		au->au_ts_sec = q->q_ts.tv_sec;
 	}
 	int ms = (int)(q->q_ts.tv_nsec / 1000000) % 1000;
+	memcpy(ts, au->au_ts, 24);
 	ts[20] = (char)('0' + ms / 100);
 	ts[21] = (char)('0' + ms / 10 % 10);
 	ts[22] = (char)('0' + ms % 10);
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, au->au_run);
-	sqlite3_bind_text(st, 2, ts, 24, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, kind_str(q->q_kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, base + 1, au->au_run);
+	sqlite3_bind_text(st, base + 2, ts, 24, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 3, kind_str(q->q_kind), -1, SQLITE_STATIC);
 	for (int i = 0; i < 5; i++)   /* method scheme host path query */
-		bind_opt_text(st, 4 + i, qrow_str(q, i));
-	sqlite3_bind_int(st, 9, q->q_port);
-	bind_opt_text(st, 10, qrow_str(q, 5));
-	sqlite3_bind_text(st, 11, q->q_verdict == VERDICT_ALLOW ? "allow" : "deny", -1,
+		bind_opt_text(st, base + 4 + i, qrow_str(q, i));
+	sqlite3_bind_int(st, base + 9, q->q_port);
+	bind_opt_text(st, base + 10, qrow_str(q, 5));
+	sqlite3_bind_text(st, base + 11, q->q_verdict == VERDICT_ALLOW ? "allow" : "deny", -1,
 	                  SQLITE_STATIC);
-	sqlite3_bind_int(st, 12, q->q_enforced);
-	bind_opt_int(st, 13, q->q_rule_index > 0, (int64_t)q->q_rule_index);
-	bind_opt_text(st, 14, qrow_str(q, 7));
-	bind_opt_text(st, 15, qrow_str(q, 8));
-	bind_opt_text(st, 16, qrow_str(q, 9));
-	bind_opt_text(st, 17, qrow_str(q, 10));
-	bind_opt_int(st, 18, q->q_hook_exit >= 0, q->q_hook_exit);
-	sqlite3_bind_int64(st, 19, (int64_t)q->q_decide_us);
-	bind_opt_int(st, 20, q->q_ended && q->q_status > 0, q->q_status);
-	bind_opt_int(st, 21, q->q_ended, (int64_t)q->q_up);
-	bind_opt_int(st, 22, q->q_ended, (int64_t)q->q_down);
-	bind_opt_text(st, 23, qrow_str(q, 6));
-	bind_opt_text(st, 24, q->q_outcome);
-	rc = sqlite3_step(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_bind_int(st, base + 12, q->q_enforced);
+	bind_opt_int(st, base + 13, q->q_rule_index > 0, (int64_t)q->q_rule_index);
+	bind_opt_text(st, base + 14, qrow_str(q, 7));
+	bind_opt_text(st, base + 15, qrow_str(q, 8));
+	bind_opt_text(st, base + 16, qrow_str(q, 9));
+	bind_opt_text(st, base + 17, qrow_str(q, 10));
+	bind_opt_int(st, base + 18, q->q_hook_exit >= 0, q->q_hook_exit);
+	sqlite3_bind_int64(st, base + 19, (int64_t)q->q_decide_us);
+	bind_opt_int(st, base + 20, q->q_ended && q->q_status > 0, q->q_status);
+	bind_opt_int(st, base + 21, q->q_ended, (int64_t)q->q_up);
+	bind_opt_int(st, base + 22, q->q_ended, (int64_t)q->q_down);
+	bind_opt_text(st, base + 23, qrow_str(q, 6));
+	bind_opt_text(st, base + 24, q->q_outcome);
+}
+
+/*
+ * Inserts N rows of ROWS from FIRST (N is 1 or INSERT_ROWS) and remembers the rowid of
+ * each whose exchange is still open. Rows of one statement take consecutive rowids,
+ * one above the table's largest (SQLite's rule when none is given), in order.
+ */
+static int
+insert_rows(struct audit *au, const struct qbuf *rows, size_t first, size_t n)
+{
+	sqlite3_stmt *st = n == 1 ? au->au_ins : au->au_insn;
+	int64_t last;
+
+	sqlite3_reset(st);
+	for (size_t j = 0; j < n; j++)
+		bind_row(au, st, (int)j * INSERT_COLS, qbuf_row(rows, first + j), au->au_rowts[j]);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	last = sqlite3_last_insert_rowid(au->au_db);
+	for (size_t j = 0; j < n; j++) {
+		const struct qrow *q = qbuf_row(rows, first + j);
+		if (!q->q_ended && remember_open(au, q->q_seq, last - (int64_t)(n - 1 - j)) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int
@@ -877,10 +907,9 @@ write_batch(struct audit *au, const struct qbuf *rows, struct qend *ends, size_t
 
 	if (begin(db) == 0) {
 		rc = 0;
-		for (size_t i = 0; i < rows->b_n && rc == 0; i++) {
-			const struct qrow *q = qbuf_row(rows, i);
-			if ((rc = insert_row(au, q)) == 0 && !q->q_ended)
-				rc = remember_open(au, q->q_seq, sqlite3_last_insert_rowid(db));
+		for (size_t i = 0, n; i < rows->b_n && rc == 0; i += n) {
+			n = rows->b_n - i >= INSERT_ROWS ? INSERT_ROWS : 1;
+			rc = insert_rows(au, rows, i, n);
 		}
 		for (size_t i = 0; i < nends && rc == 0; i++) {
 			int64_t rowid = take_open(au, ends[i].e_seq);
@@ -959,15 +988,23 @@ audit_start(struct audit *au, struct errbuf *err)
 	static const char ins[] =
 		"INSERT INTO decisions(run_id, ts, kind, method, scheme, host, path, query, port,"
 		" url, verdict, enforced, rule_index, rule_source, rule_text, engine, reason,"
-		" hook_exit, decide_us, status, bytes_up, bytes_down, requester, outcome)"
-		" VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+		" hook_exit, decide_us, status, bytes_up, bytes_down, requester, outcome) VALUES";
+	static const char one[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	char insn[sizeof(ins) + INSERT_ROWS * sizeof(one)], *p = insn;
 	static const char upd[] =
 		"UPDATE decisions SET status = ?, bytes_up = ?, bytes_down = ?, outcome = ?"
 		" WHERE id = ?";
 	sigset_t all, old;
-	int e;
+	int e, rc;
 
-	if (sqlite3_prepare_v3(au->au_db, ins, -1, SQLITE_PREPARE_PERSISTENT, &au->au_ins,
+	p += snprintf(p, sizeof(insn), "%s", ins);
+	for (int i = 0; i < INSERT_ROWS; i++)
+		p += snprintf(p, sizeof(insn) - (size_t)(p - insn), "%s%s", i ? "," : "", one);
+	rc = sqlite3_prepare_v3(au->au_db, insn, -1, SQLITE_PREPARE_PERSISTENT, &au->au_insn,
+	                        NULL);
+	snprintf(insn, sizeof(insn), "%s%s", ins, one);
+	if (rc != SQLITE_OK ||
+	    sqlite3_prepare_v3(au->au_db, insn, -1, SQLITE_PREPARE_PERSISTENT, &au->au_ins,
 	                       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(au->au_db, upd, -1, SQLITE_PREPARE_PERSISTENT, &au->au_upd,
 	                       NULL) != SQLITE_OK) {
@@ -1027,6 +1064,7 @@ audit_close(struct audit *au, int exit_code, struct errbuf *err)
 		rc = -1;
 	}
 	sqlite3_finalize(au->au_ins);
+	sqlite3_finalize(au->au_insn);
 	sqlite3_finalize(au->au_upd);
 	sqlite3_close(au->au_db);
 	pthread_mutex_destroy(&au->au_mu);

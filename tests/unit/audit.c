@@ -1,0 +1,107 @@
+/* Unit tests of the audit writer: rows the writer takes while their exchanges are still
+ * open get their ends later, each on its own row, whatever its place in a multi-row
+ * INSERT; rows that ended before are written whole. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "request.h"
+#include "unit.h"
+
+#define OPEN_ROWS  100   /* 6 INSERTs of 16 rows and 4 of one */
+#define ENDED_ROWS 40
+
+static struct audit *
+open_audit(const char *path)
+{
+	struct audit_run ar = { .ar_mode = "weak", .ar_cwd = "/", .ar_user = "unit",
+	                        .ar_policy = "[]", .ar_policy_sha256 = "" };
+	struct errbuf err;
+	struct audit *au = audit_open(path, (uid_t)-1, (gid_t)-1, &ar, &err);
+
+	if (au == NULL || audit_start(au, &err) < 0) {
+		fprintf(stderr, "audit: %s\n", err.msg);
+		exit(1);
+	}
+	return au;
+}
+
+/* One decision for /N; returns its token. */
+static uint64_t
+add(struct audit *au, int n)
+{
+	char url[64], buf[1024];
+	struct errbuf err;
+	struct request rq;
+	struct audit_decision ad = { .ad_rq = &rq, .ad_verdict = VERDICT_ALLOW,
+	                             .ad_enforced = true, .ad_engine = "policy",
+	                             .ad_reason = "rule", .ad_hook_exit = -1 };
+
+	snprintf(url, sizeof(url), "http://a.test/%d", n);
+	if (request_from_url(&rq, "GET", url, buf, sizeof(buf), &err) < 0) {
+		fprintf(stderr, "request: %s\n", err.msg);
+		exit(1);
+	}
+	return audit_add(au, &ad);
+}
+
+static long long
+count(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long n = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/httpjail-unit-audit.XXXXXX", path[300];
+	uint64_t tok[OPEN_ROWS];
+	struct errbuf err;
+	struct audit *au;
+	sqlite3 *db;
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(path, sizeof(path), "%s/audit.db", dir);
+	au = open_audit(path);
+	for (int i = 0; i < OPEN_ROWS; i++)
+		CHECK((tok[i] = add(au, i)) != 0);
+	/* The writer takes them by its timer, all still open. */
+	usleep((AUDIT_BATCH_MS + 300) * 1000);
+	for (int i = 0; i < OPEN_ROWS; i++)
+		audit_end(au, tok[i], 200 + i, (uint64_t)i, (uint64_t)i * 1000, "ok");
+	for (int i = OPEN_ROWS; i < OPEN_ROWS + ENDED_ROWS; i++)
+		audit_end(au, add(au, i), 300 + i, (uint64_t)i, (uint64_t)i * 1000, "ok");
+	CHECK(audit_close(au, 0, &err) == 0);
+
+	CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	CHECK(count(db, "SELECT count(*) FROM decisions") == OPEN_ROWS + ENDED_ROWS);
+	/* Each row's end is its own: status, bytes and path agree. */
+	CHECK(count(db, "SELECT count(*) FROM decisions WHERE"
+	                " bytes_up = CAST(substr(path, 2) AS INTEGER)"
+	                " AND bytes_down = 1000 * bytes_up AND outcome = 'ok' AND status ="
+	                " CASE WHEN bytes_up < 100 THEN 200 ELSE 300 END + bytes_up") ==
+	      OPEN_ROWS + ENDED_ROWS);
+	CHECK(count(db, "SELECT count(DISTINCT path) FROM decisions") == OPEN_ROWS + ENDED_ROWS);
+	/* Rows are in the order they were added. */
+	CHECK(count(db, "SELECT count(*) FROM decisions a JOIN decisions b ON b.id = a.id + 1"
+	                " WHERE CAST(substr(b.path, 2) AS INTEGER) !="
+	                " CAST(substr(a.path, 2) AS INTEGER) + 1") == 0);
+	sqlite3_close(db);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/audit.db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/audit.db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+	return unit_done("unit/audit");
+}
