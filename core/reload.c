@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,9 @@ struct reload {
 	struct policy           *rl_fresh;
 	struct snap              rl_after;
 	struct errbuf            rl_err;
+	/* A source read from a pipe: read again, it would be empty, a policy denying
+	 * everything. */
+	char                     rl_pipe[256];
 };
 
 static void
@@ -269,6 +273,11 @@ reload_new(struct ev_loop *loop, const struct policy_src *src, const struct poli
 		errbuf_set(err, "out of memory");
 		return NULL;
 	}
+	for (size_t i = 0; i < src->ps_nfiles && rl->rl_pipe[0] == '\0'; i++) {
+		struct stat st;
+		if (stat(src->ps_files[i], &st) == 0 && !S_ISREG(st.st_mode))
+			snprintf(rl->rl_pipe, sizeof(rl->rl_pipe), "%s", src->ps_files[i]);
+	}
 	rl->rl_loop = loop;
 	rl->rl_src = src;
 	rl->rl_cb = cb;
@@ -295,6 +304,13 @@ reload_now(struct reload *rl)
 
 	if (rl->rl_busy) {
 		rl->rl_again = true;
+		return;
+	}
+	if (rl->rl_pipe[0] != '\0') {
+		char why[320];
+		snprintf(why, sizeof(why), "%s: a policy read from a pipe cannot be read again",
+		         rl->rl_pipe);
+		rl->rl_cb(NULL, why, rl->rl_arg);
 		return;
 	}
 	if (snap_again(&now, &rl->rl_watch) < 0) {

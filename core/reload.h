@@ -25,7 +25,7 @@ typedef void reload_cb(struct policy *fresh, const char *err, void *arg);
 struct reload *reload_new(struct ev_loop *, const struct policy_src *src,
                           const struct policy *current, bool watch, reload_cb *cb,
                           void *arg, struct errbuf *err);
-/* Compiles again, changed or not. */
+/* Compiles again, changed or not; refused (CB is told why) when a source is a pipe. */
 void           reload_now(struct reload *);
 /* Waits for a compile in progress and drops its result. */
 void           reload_free(struct reload *);

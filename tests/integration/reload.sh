@@ -137,6 +137,24 @@ expect_eq "reload: the slow decision is recorded with the rule it matched" \
 	"$(sqlite3 "$TMP/a.db" "SELECT rule_text FROM decisions WHERE query = 'slow' ORDER BY id LIMIT 1")" \
 	"allow pattern='slow' sh='sleep 1.5'"
 
+# A policy from a pipe cannot be read again: read again it would be empty, a policy that
+# denies everything. SIGHUP says so and keeps it.
+policy pipe.yaml one
+"$HTTPJAIL_BIN" --server --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 -c <(cat pipe.yaml) \
+	--resolve "a.test:$OP:127.0.0.1" --no-audit 2> pipe.err &
+PP=$!
+PIDS+=($PP)
+for _ in $(seq 100); do grep -q 'proxy on' pipe.err 2>/dev/null && break; sleep 0.05; done
+PPROXY=$(sed -n 's/.*proxy on \([0-9.:]*\),.*/\1/p' pipe.err)
+kill -HUP $PP
+for _ in $(seq 100); do grep -q 'read again' pipe.err && break; sleep 0.05; done
+expect "reload: SIGHUP with a policy from a pipe says it cannot be read again" \
+	"$(cat pipe.err)" "a policy read from a pipe cannot be read again (policy not reloaded; the one in force stays)"
+expect_eq "reload: the piped policy stays in force" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -x "http://$PPROXY" "http://a.test:$OP/echo?one")" "200"
+kill $PP
+wait $PP 2>/dev/null
+
 # A command can usually write its policy files: in --weak and the jail a change it makes
 # is not picked up (it would widen its own policy), while SIGHUP from outside reloads
 # (and reaches the command too). The command ignores SIGHUP, waits 2 s (longer than a
