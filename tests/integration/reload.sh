@@ -113,14 +113,17 @@ expect_eq "reload: SIGHUP reloads" "$(grep -cF 'policy reloaded: 2 rules' "$TMP/
 proxy_alive "reload: --server lives on after SIGHUP"
 
 # A decision waiting for its hook when the policy changes ends by the old policy, whose
-# rules it points to (ASan would see a freed one), and is recorded with them.
-EXTRA="  - {action: allow, pattern: 'slow', sh: 'sleep 1.5'}" policy p.yaml one
+# rules it points to (ASan would see a freed one), and is recorded with them. The hook
+# takes 3 s, longer than a reload, so that the reload lands while it runs.
+EXTRA="  - {action: allow, pattern: 'slow', sh: 'sleep 3'}" policy p.yaml one
 wait_line 5 "policy reloaded: 2 rules" > /dev/null
 curl -s -o /dev/null -w '%{http_code}' -x "http://$PROXY" "http://a.test:$OP/echo?slow" > slow.out &
 SLOW=$!
 sleep 0.3
 policy p.yaml one
 wait_line 1 "policy reloaded: 1 rule" > /dev/null
+kill -0 $SLOW 2>/dev/null && pass "reload: the reload landed while the hook ran" ||
+	fail "reload: the reload landed while the hook ran" "the request was over first"
 wait $SLOW
 expect_eq "reload: a decision in progress ends by the policy it began with" "$(cat slow.out)" "200"
 expect_eq "reload: the next one is decided by the new policy" "$(code slow)" "403"
@@ -135,7 +138,7 @@ expect_eq "reload: dry_run did not start mid-run" "$(code one)" "403"
 stop_proxy
 expect_eq "reload: the slow decision is recorded with the rule it matched" \
 	"$(sqlite3 "$TMP/a.db" "SELECT rule_text FROM decisions WHERE query = 'slow' ORDER BY id LIMIT 1")" \
-	"allow pattern='slow' sh='sleep 1.5'"
+	"allow pattern='slow' sh='sleep 3'"
 
 # A policy from a pipe cannot be read again: read again it would be empty, a policy that
 # denies everything. SIGHUP says so and keeps it.
