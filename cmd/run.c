@@ -218,14 +218,13 @@ audit_finish(struct run *rn, int rc)
 }
 
 /* What a run starts once its command is on its way, so that the two overlap: the
- * audit writer and the TLS contexts. */
+ * audit writer. */
 static int
 run_go(struct run *rn)
 {
 	struct errbuf err;
 
-	if ((rn->rn_audit != NULL && audit_start(rn->rn_audit, &err) < 0) ||
-	    tls_ready(rn->rn_tls, &err) < 0) {
+	if (rn->rn_audit != NULL && audit_start(rn->rn_audit, &err) < 0) {
 		cmd_error("%s", err.msg);
 		return EXIT_INTERNAL;
 	}

@@ -55,7 +55,10 @@ const char *ca_fingerprint(const struct ca *);
  */
 int      ca_leaf_init(struct ca *, size_t capacity, struct errbuf *err);
 X509    *ca_leaf_get(struct ca *, struct slice name, struct errbuf *err);
-EVP_PKEY *ca_leaf_key(const struct ca *);          /* borrowed */
+/* The leaves' key (borrowed), made on first use: it is OpenSSL's first random
+ * numbers, half a millisecond that a run's start and a run without TLS need not
+ * pay. NULL with ERR set when it cannot be made. */
+EVP_PKEY *ca_leaf_key(struct ca *, struct errbuf *err);
 size_t   ca_leaf_cached(const struct ca *);        /* names in the cache now */
 
 #endif

@@ -21,8 +21,8 @@ struct session {
 struct tls {
 	struct ca      *tl_ca;
 	X509_STORE     *tl_store;   /* what upstreams are verified against */
-	SSL_CTX        *tl_server;  /* NULL until tls_ready(), and without a CA */
-	SSL_CTX        *tl_client;  /* NULL until tls_ready() */
+	SSL_CTX        *tl_server;  /* NULL until first used, and without a CA */
+	SSL_CTX        *tl_client;  /* NULL until first used */
 	struct session  tl_sessions[SESSIONS];
 	size_t          tl_next;
 };
@@ -127,12 +127,16 @@ fail:
 	return NULL;
 }
 
-int
-tls_ready(struct tls *tl, struct errbuf *err)
+/* The contexts are made on first use: a few tenths of a millisecond each, which a
+ * run's start, and a run that never meets TLS, need not pay. */
+static SSL_CTX *
+client_ctx(struct tls *tl, struct errbuf *err)
 {
+	if (tl->tl_client != NULL)
+		return tl->tl_client;
 	if ((tl->tl_client = SSL_CTX_new(TLS_client_method())) == NULL) {
 		ossl_error(err, "TLS");
-		return -1;
+		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(tl->tl_client, TLS1_2_VERSION);
 	SSL_CTX_set_verify(tl->tl_client, SSL_VERIFY_PEER, verify_cb);
@@ -140,22 +144,34 @@ tls_ready(struct tls *tl, struct errbuf *err)
 	SSL_CTX_set_mode(tl->tl_client, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set1_cert_store(tl->tl_client, tl->tl_store);
-	if (tl->tl_ca == NULL)
-		return 0;
-	if ((tl->tl_server = SSL_CTX_new(TLS_server_method())) == NULL) {
+	return tl->tl_client;
+}
+
+static SSL_CTX *
+server_ctx(struct tls *tl, struct errbuf *err)
+{
+	EVP_PKEY *key;
+	SSL_CTX *ctx;
+
+	if (tl->tl_server != NULL)
+		return tl->tl_server;
+	if ((key = ca_leaf_key(tl->tl_ca, err)) == NULL)
+		return NULL;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		ossl_error(err, "TLS");
-		return -1;
+		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(tl->tl_server, TLS1_2_VERSION);
-	SSL_CTX_set_alpn_select_cb(tl->tl_server, alpn_select, NULL);
-	SSL_CTX_set_mode(tl->tl_server, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_session_cache_mode(tl->tl_server, SSL_SESS_CACHE_SERVER);
-	if (SSL_CTX_use_PrivateKey(tl->tl_server, ca_leaf_key(tl->tl_ca)) != 1) {
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1) {
 		ossl_error(err, "leaf key");
-		return -1;
+		SSL_CTX_free(ctx);
+		return NULL;
 	}
-	return 0;
+	return tl->tl_server = ctx;
 }
 
 void
@@ -174,16 +190,18 @@ tls_free(struct tls *tl)
 SSL *
 tls_server_ssl(struct tls *tl, int fd, struct slice name, struct errbuf *err)
 {
+	SSL_CTX *ctx;
 	X509 *leaf;
 	SSL *ssl;
 
-	if (tl->tl_server == NULL) {
+	if (tl->tl_ca == NULL) {
 		errbuf_set(err, "TLS interception is off");
 		return NULL;
 	}
-	if ((leaf = ca_leaf_get(tl->tl_ca, name, err)) == NULL)
+	if ((ctx = server_ctx(tl, err)) == NULL ||
+	    (leaf = ca_leaf_get(tl->tl_ca, name, err)) == NULL)
 		return NULL;
-	if ((ssl = SSL_new(tl->tl_server)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
 	    SSL_use_certificate(ssl, leaf) != 1) {
 		ossl_error(err, "TLS");
 		SSL_free(ssl);
@@ -209,9 +227,12 @@ tls_client_ssl(struct tls *tl, int fd, const char *host, struct errbuf *err)
 	unsigned char ip[16];
 	struct session *se;
 	bool literal = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
-	SSL *ssl = SSL_new(tl->tl_client);
+	SSL_CTX *ctx = client_ctx(tl, err);
+	SSL *ssl;
 
-	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	if (ctx == NULL)
+		return NULL;
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
 	    SSL_set_ex_data(ssl, tl_index, tl) != 1 ||
 	    (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
 	             : SSL_set1_host(ssl, host) != 1 ||

@@ -21,9 +21,6 @@ typedef struct ssl_st SSL;
  */
 struct tls *tls_new(struct ca *ca, const char *const *ca_files, size_t nfiles,
                     struct errbuf *err);
-/* Makes the OpenSSL contexts, a millisecond's work: a run calls it once the command
- * is starting, so that the two overlap. Before the first connection. */
-int         tls_ready(struct tls *, struct errbuf *err);
 void        tls_free(struct tls *);
 
 /* An SSL to accept FD with a leaf for NAME (a host name or an address literal). */

@@ -467,7 +467,7 @@ test_leaves(struct ca *ca)
 	CHECK(ca_leaf_get(ca, SLICE_LIT("example.test"), &err) == NULL);
 	CHECK(has(err.msg, "not set up"));
 	CHECK(ca_leaf_init(ca, 0, &err) == 0);
-	CHECK(ca_leaf_key(ca) != NULL);
+	CHECK(ca_leaf_key(ca, &err) != NULL);
 	CHECK(ca_leaf_init(ca, 0, &err) == -1);
 
 	leaf = ca_leaf_get(ca, SLICE_LIT("Example.TEST"), &err);
@@ -491,7 +491,7 @@ test_leaves(struct ca *ca)
 	CHECK(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(leaf),
 	                     X509_get0_notAfter(leaf)) == 1);
 	CHECK(days == 30 && secs >= 3600 && secs <= 3602);
-	CHECK(X509_check_private_key(leaf, ca_leaf_key(ca)) == 1);
+	CHECK(X509_check_private_key(leaf, ca_leaf_key(ca, &err)) == 1);
 	CHECK(X509_check_ca(leaf) == 0);
 	CHECK((X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE) != 0);
 	CHECK((X509_get_key_usage(leaf) & KU_KEY_CERT_SIGN) == 0);
