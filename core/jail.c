@@ -436,8 +436,9 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 {
 	static const char resolv[] = "# httpjail: every DNS query is answered by its stub\n"
 	                             "nameserver 127.0.0.1\n";
+	struct stat placed[sizeof(bundles) / sizeof(bundles[0])];
 	int trees[16];
-	size_t ntrees = 0;
+	size_t ntrees = 0, nplaced = 0;
 
 	if (place_file("/etc/resolv.conf", resolv, sizeof(resolv) - 1, why, whysz) < 0)
 		return -1;
@@ -484,11 +485,19 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 	}
 	for (size_t i = 0; jo->jo_bundle != NULL && i < sizeof(bundles) / sizeof(bundles[0]); i++) {
 		struct stat st;
-		/* Programs that ignore SSL_CERT_FILE read the system bundle: that is ours here. */
+		bool ours = false;
+		/* Programs that ignore SSL_CERT_FILE read the system bundle: that is ours here.
+		 * A path that is a symlink to one placed already leads to ours as it is. */
 		if (stat(bundles[i], &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		for (size_t k = 0; k < nplaced; k++)
+			ours = ours || (placed[k].st_dev == st.st_dev && placed[k].st_ino == st.st_ino);
+		if (ours)
 			continue;
 		if (place_file(bundles[i], jo->jo_bundle, jo->jo_bundle_len, why, whysz) < 0)
 			return -1;
+		if (stat(bundles[i], &placed[nplaced]) == 0)
+			nplaced++;
 	}
 	return 0;
 }
