@@ -198,10 +198,25 @@ mark_rule(int family)
  * redirects it and the proxy asks conntrack where it was going. IPv6 TCP is always
  * redirected (TPROXY did not deliver locally made IPv6 packets here). DNS to anywhere
  * goes to the stub, and nothing else leaves.
+ *
+ * Every packet here is made here and comes back in through lo, so it meets the
+ * output hook and then prerouting: each chain is one more pass on every packet of
+ * the command (all of them together were 4% of a jailed benchmark's CPU). Hence one
+ * filter chain, ahead of NAT, accepting what NAT then sends to loopback; and in
+ * prerouting only TPROXY, as the conntrack state that output gave a packet (none)
+ * stays with it through lo.
  */
 static const char ruleset[] =
 	"table inet httpjail {\n"
 	"%s"
+	"  chain filter_out {\n"
+	"    type filter hook output priority -300; policy drop;\n"
+	"%s"
+	"    ip daddr 127.0.0.0/8 accept\n"
+	"    ip6 daddr ::1 accept\n"
+	"    meta l4proto tcp accept\n"
+	"    udp dport 53 accept\n"
+	"  }\n"
 	"  chain nat_out {\n"
 	"    type nat hook output priority -100; policy accept;\n"
 	"    udp dport 53 redirect to :%d\n"
@@ -209,51 +224,41 @@ static const char ruleset[] =
 	"%s"
 	"    ip6 daddr != ::1 meta l4proto tcp redirect to :%d\n"
 	"  }\n"
-	"  chain filter_out {\n"
-	"    type filter hook output priority 0; policy drop;\n"
-	"    ip daddr 127.0.0.0/8 accept\n"
-	"    ip6 daddr ::1 accept\n"
-	"%s"
-	"  }\n"
 	"}\n";
 
-static const char chains_tproxy[] =
-	"  chain raw_pre {\n"
-	"    type filter hook prerouting priority -300; policy accept;\n"
-	"    meta nfproto ipv4 tcp dport != { 53, %d } tcp sport != { 53, %d } notrack\n"
-	"  }\n"
-	"  chain raw_out {\n"
-	"    type filter hook output priority -300; policy accept;\n"
-	"    meta nfproto ipv4 tcp dport != { 53, %d } tcp sport != { 53, %d } notrack\n"
-	"  }\n"
+static const char chain_tproxy[] =
 	"  chain tproxy_pre {\n"
 	"    type filter hook prerouting priority -150; policy accept;\n"
 	"    ip daddr != 127.0.0.0/8 tcp dport != 53 tproxy ip to 127.0.0.1:%d meta mark set %d\n"
 	"  }\n";
 
+/* DNS over TCP, to port 53 or the stub's, is NATed, and so tracked. */
+static const char notrack_tproxy[] =
+	"    meta nfproto ipv4 tcp dport != { 53, %d } tcp sport != { 53, %d } notrack accept\n";
+
 static int
 load_rules(bool tproxy, char *why, size_t whysz)
 {
 	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	char chains[sizeof(chains_tproxy) + 32], redirect4[96], accept4[64] = "";
-	char text[sizeof(ruleset) + sizeof(chains) + sizeof(redirect4) + sizeof(accept4) + 32];
+	char chain[sizeof(chain_tproxy) + 32], notrack[sizeof(notrack_tproxy) + 32],
+	     redirect4[96];
+	char text[sizeof(ruleset) + sizeof(chain) + sizeof(notrack) + sizeof(redirect4) + 32];
 	int rc;
 
 	if (nft == NULL) {
 		snprintf(why, whysz, "cannot make an nftables context");
 		return -1;
 	}
-	chains[0] = redirect4[0] = '\0';
+	chain[0] = notrack[0] = redirect4[0] = '\0';
 	if (tproxy) {
-		snprintf(chains, sizeof(chains), chains_tproxy, DNS_PORT, DNS_PORT, DNS_PORT,
-		         DNS_PORT, PROXY_PORT, TPROXY_MARK);
-		snprintf(accept4, sizeof(accept4), "    meta nfproto ipv4 meta l4proto tcp accept\n");
+		snprintf(chain, sizeof(chain), chain_tproxy, PROXY_PORT, TPROXY_MARK);
+		snprintf(notrack, sizeof(notrack), notrack_tproxy, DNS_PORT, DNS_PORT);
 	} else {
 		snprintf(redirect4, sizeof(redirect4),
 		         "    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :%d\n", PROXY_PORT);
 	}
-	snprintf(text, sizeof(text), ruleset, chains, DNS_PORT, DNS_PORT, redirect4, PROXY_PORT,
-	         accept4);
+	snprintf(text, sizeof(text), ruleset, chain, notrack, DNS_PORT, DNS_PORT, redirect4,
+	         PROXY_PORT);
 	nft_ctx_buffer_error(nft);
 	if ((rc = nft_run_cmd_from_buffer(nft, text)) != 0) {
 		const char *e = nft_ctx_get_error_buffer(nft);
