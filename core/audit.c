@@ -574,6 +574,10 @@ audit_open(const char *path, uid_t owner, gid_t group, const struct audit_run *a
 	/* A multi-row INSERT keeps a statement journal, to undo its first rows if a later
 	 * one fails: in memory, not in a temporary file written for every batch. */
 	sqlite3_exec(au->au_db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+	/* The writer only appends: it needs the right edge of two B-trees, a few pages.
+	 * SQLite's default 2 MB cache took a busy proxy from 12 to 19.5 MB of RSS, and
+	 * bench_audit wrote 3% fewer rows a second with it. */
+	sqlite3_exec(au->au_db, "PRAGMA cache_size = -256", NULL, NULL, NULL);
 	if ((fresh || owner != (uid_t)-1) && give_files(path, owner, group, err) < 0)
 		goto fail;
 	pthread_mutex_init(&au->au_mu, NULL);
