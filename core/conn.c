@@ -647,12 +647,6 @@ split_host(struct slice hv, struct slice *host, uint16_t *port, uint16_t defport
 	return host->len > 0 ? 0 : -1;
 }
 
-static bool
-slice_caseeq(struct slice a, struct slice b)
-{
-	return a.len == b.len && strncasecmp(a.ptr, b.ptr, a.len) == 0;
-}
-
 static void
 misdirected(struct conn *cn, struct slice host)
 {
@@ -1265,7 +1259,7 @@ state_exchange(struct conn *cn)
 	    cn->cn_u2c.b_len == 0 && !cn->cn_ueof) {
 		/* Kept on this connection: its next request most likely goes there too. */
 		cn->cn_uidle = true;
-		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_key);
+		memcpy(cn->cn_ukey, ex->ex_key, strlen(ex->ex_key) + 1);
 		buf_release(&cn->cn_u2c);
 	} else {
 		upstream_release(cn, false);
@@ -1631,7 +1625,7 @@ conn_upstream_ready(struct conn *cn)
 		/* Kept for the tunnel: blind, or the connection of the requests inside. */
 		cn->cn_tunnel_open = true;
 		cn->cn_uidle = true;
-		snprintf(cn->cn_ukey, sizeof(cn->cn_ukey), "%s", ex->ex_key);
+		memcpy(cn->cn_ukey, ex->ex_key, strlen(ex->ex_key) + 1);
 		buf_append(&cn->cn_cout, ok, sizeof(ok) - 1);
 		cn->cn_state = CS_LOCAL;
 		cn->cn_after = AFTER_PEEK;

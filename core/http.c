@@ -20,8 +20,6 @@
  *   Connection names them: the next hop must frame the body as we did.
  */
 #include <arpa/inet.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "http.h"
@@ -64,25 +62,6 @@ hex_value(unsigned char c)
 	return -1;
 }
 
-/* ASCII only: strncasecmp() follows the locale, where 'I' need not fold to 'i'. */
-static bool
-slice_caseeq(struct slice a, struct slice b)
-{
-	if (a.len != b.len)
-		return false;
-	for (size_t i = 0; i < a.len; i++) {
-		unsigned char x = (unsigned char)a.ptr[i], y = (unsigned char)b.ptr[i];
-
-		if (x >= 'A' && x <= 'Z')
-			x += 'a' - 'A';
-		if (y >= 'A' && y <= 'Z')
-			y += 'a' - 'A';
-		if (x != y)
-			return false;
-	}
-	return true;
-}
-
 /* LIT is a string literal, so its length costs nothing: heads are matched field by
  * field for every request. */
 #define NAME_IS(s, lit) slice_caseeq((s), SLICE_LIT(lit))
@@ -120,14 +99,14 @@ list_next(struct slice v, size_t *pos, struct slice *elem)
 
 /* Whether a field named NAME lists ELEM (case-insensitive), as Connection does. */
 static bool
-fields_list(const struct http_field *f, size_t n, const char *name, struct slice elem)
+fields_list(const struct http_field *f, size_t n, struct slice name, struct slice elem)
 {
-	struct slice e, nm = slice_cstr(name);
+	struct slice e;
 
 	for (size_t i = 0; i < n; i++) {
 		size_t pos = 0;
 
-		if (!slice_caseeq(f[i].hf_name, nm))
+		if (!slice_caseeq(f[i].hf_name, name))
 			continue;
 		while (list_next(f[i].hf_value, &pos, &e))
 			if (slice_caseeq(e, elem))
@@ -137,26 +116,29 @@ fields_list(const struct http_field *f, size_t n, const char *name, struct slice
 }
 
 static size_t
-fields_count(const struct http_field *f, size_t n, const char *name)
+fields_count(const struct http_field *f, size_t n, struct slice name)
 {
 	size_t count = 0;
-	struct slice nm = slice_cstr(name);
 
 	for (size_t i = 0; i < n; i++)
-		if (slice_caseeq(f[i].hf_name, nm))
+		if (slice_caseeq(f[i].hf_name, name))
 			count++;
 	return count;
+}
+
+static struct slice
+field_get(const struct http_field *f, size_t n, struct slice name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (slice_caseeq(f[i].hf_name, name))
+			return f[i].hf_value;
+	return EMPTY;
 }
 
 struct slice
 http_field_get(const struct http_field *fields, size_t n, const char *name)
 {
-	struct slice nm = slice_cstr(name);
-
-	for (size_t i = 0; i < n; i++)
-		if (slice_caseeq(fields[i].hf_name, nm))
-			return fields[i].hf_value;
-	return EMPTY;
+	return field_get(fields, n, slice_cstr(name));
 }
 
 /*
@@ -597,12 +579,12 @@ static int
 body_framing(const struct http_field *f, size_t n, int minor, enum http_framing *framing,
              uint64_t *length, const char **why)
 {
-	size_t nte = fields_count(f, n, "Transfer-Encoding");
+	size_t nte = fields_count(f, n, SLICE_LIT("Transfer-Encoding"));
 	int rc;
 
 	*length = 0;
 	if (nte > 0) {
-		if (fields_count(f, n, "Content-Length") > 0) {
+		if (fields_count(f, n, SLICE_LIT("Content-Length")) > 0) {
 			*why = "both Content-Length and Transfer-Encoding";
 			return -1;
 		}
@@ -614,7 +596,7 @@ body_framing(const struct http_field *f, size_t n, int minor, enum http_framing 
 			*why = "repeated Transfer-Encoding";
 			return -1;
 		}
-		if (!slice_caseeq(http_field_get(f, n, "Transfer-Encoding"), SLICE_LIT("chunked"))) {
+		if (!slice_caseeq(field_get(f, n, SLICE_LIT("Transfer-Encoding")), SLICE_LIT("chunked"))) {
 			*why = "unsupported Transfer-Encoding";
 			return -1;
 		}
@@ -631,15 +613,15 @@ body_framing(const struct http_field *f, size_t n, int minor, enum http_framing 
 static bool
 keep_alive(const struct http_field *f, size_t n, int minor)
 {
-	if (fields_list(f, n, "Connection", SLICE_LIT("close")))
+	if (fields_list(f, n, SLICE_LIT("Connection"), SLICE_LIT("close")))
 		return false;
-	return minor >= 1 || fields_list(f, n, "Connection", SLICE_LIT("keep-alive"));
+	return minor >= 1 || fields_list(f, n, SLICE_LIT("Connection"), SLICE_LIT("keep-alive"));
 }
 
 static int
 check_host(struct http_req *req, const char **why)
 {
-	size_t nhost = fields_count(req->hr_fields, req->hr_nfields, "Host");
+	size_t nhost = fields_count(req->hr_fields, req->hr_nfields, SLICE_LIT("Host"));
 	struct slice host;
 	uint16_t port;
 
@@ -654,7 +636,7 @@ check_host(struct http_req *req, const char **why)
 		}
 		return 0;
 	}
-	req->hr_host_header = http_field_get(req->hr_fields, req->hr_nfields, "Host");
+	req->hr_host_header = field_get(req->hr_fields, req->hr_nfields, SLICE_LIT("Host"));
 	/* RFC 9110 7.2 allows an empty Host; anything else must be an authority. */
 	if (req->hr_host_header.len > 0 &&
 	    parse_authority(req->hr_host_header, false, &host, &port) != AUTH_OK) {
@@ -693,10 +675,10 @@ http_parse_request(const char *buf, size_t len, struct http_req *req, const char
 		return -1;
 	req->hr_keep_alive = keep_alive(f, req->hr_nfields, req->hr_minor);
 	if (req->hr_minor >= 1) {
-		req->hr_expect_continue = fields_list(f, req->hr_nfields, "Expect",
+		req->hr_expect_continue = fields_list(f, req->hr_nfields, SLICE_LIT("Expect"),
 		    SLICE_LIT("100-continue"));
-		req->hr_upgrade = fields_list(f, req->hr_nfields, "Connection",
-		    SLICE_LIT("upgrade")) && fields_count(f, req->hr_nfields, "Upgrade") > 0;
+		req->hr_upgrade = fields_list(f, req->hr_nfields, SLICE_LIT("Connection"),
+		    SLICE_LIT("upgrade")) && fields_count(f, req->hr_nfields, SLICE_LIT("Upgrade")) > 0;
 	}
 	req->hr_head_len = (size_t)end;
 	return end;
@@ -969,14 +951,43 @@ put_slice(struct out *o, struct slice s)
 	put(o, s.ptr, s.len);
 }
 
+#define CONNECTION_NAMES 8
+
+/* What the Connection fields of a head list, to be compared with each of its fields:
+ * CONNECTION_NAMES at most, else *COUNT is SIZE_MAX and the fields are searched again
+ * for each. Empty elements are left out; they name no field. */
+static void
+connection_names(const struct http_field *f, size_t n, struct slice *names, size_t *count)
+{
+	struct slice e;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t pos = 0;
+
+		if (!NAME_IS(f[i].hf_name, "Connection"))
+			continue;
+		while (list_next(f[i].hf_value, &pos, &e)) {
+			if (e.len == 0)
+				continue;
+			if (k == CONNECTION_NAMES) {
+				*count = SIZE_MAX;
+				return;
+			}
+			names[k++] = e;
+		}
+	}
+	*count = k;
+}
+
 /*
  * Whether F must not cross the proxy: the hop-by-hop fields of RFC 9110 7.6.1 and
- * those Connection names, except the framing fields, which the next hop must see
- * as we did whatever Connection claims.
+ * those Connection names (NAMES, NNAMES of connection_names()), except the framing
+ * fields, which the next hop must see as we did whatever Connection claims.
  */
 static bool
 hop_by_hop(const struct http_field *fields, size_t n, const struct http_field *f,
-           bool keep_upgrade)
+           bool keep_upgrade, const struct slice *names, size_t nnames)
 {
 	static const struct slice hop[] = {
 		SLICE_LIT("Connection"), SLICE_LIT("Keep-Alive"), SLICE_LIT("Proxy-Connection"),
@@ -990,7 +1001,12 @@ hop_by_hop(const struct http_field *fields, size_t n, const struct http_field *f
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
 		if (slice_caseeq(f->hf_name, hop[i]))
 			return true;
-	return fields_list(fields, n, "Connection", f->hf_name);
+	if (nnames == SIZE_MAX)
+		return fields_list(fields, n, SLICE_LIT("Connection"), f->hf_name);
+	for (size_t i = 0; i < nnames; i++)
+		if (slice_caseeq(f->hf_name, names[i]))
+			return true;
+	return false;
 }
 
 /* The fields that go on, Content-Length once with its value in canonical form. */
@@ -998,10 +1014,11 @@ static void
 put_fields(struct out *o, const struct http_field *f, size_t n, bool keep_upgrade,
            bool skip_host)
 {
+	struct slice names[CONNECTION_NAMES], v;
 	bool cl_done = false;
+	size_t nnames;
 	uint64_t length;
 	const char *why;
-	struct slice v;
 	char num[24];
 
 	/* A parsed head cannot fail here; a hand-built one fails rather than guesses. */
@@ -1009,17 +1026,17 @@ put_fields(struct out *o, const struct http_field *f, size_t n, bool keep_upgrad
 		o->o_over = true;
 		return;
 	}
-	snprintf(num, sizeof(num), "%" PRIu64, length);
+	connection_names(f, n, names, &nnames);
 	for (size_t i = 0; i < n; i++) {
 		if ((skip_host && NAME_IS(f[i].hf_name, "Host")) ||
-		    hop_by_hop(f, n, &f[i], keep_upgrade))
+		    hop_by_hop(f, n, &f[i], keep_upgrade, names, nnames))
 			continue;
 		v = f[i].hf_value;
 		if (NAME_IS(f[i].hf_name, "Content-Length")) {
 			if (cl_done)
 				continue;
 			cl_done = true;
-			v = slice_cstr(num);
+			v = slice_u64(num, length);
 		}
 		put_slice(o, f[i].hf_name);
 		put(o, ": ", 2);
@@ -1033,7 +1050,7 @@ http_write_request_head(const struct http_req *req, struct slice host_header,
                         bool keep_upgrade, char *out, size_t outsz)
 {
 	struct out o = { out, 0, outsz, false };
-	char port[8];
+	char port[8] = ":";
 
 	/* The Host we write must not carry a line break into the head. */
 	for (size_t i = 0; i < host_header.len; i++)
@@ -1051,8 +1068,7 @@ http_write_request_head(const struct http_req *req, struct slice host_header,
 		} else {
 			put_slice(&o, req->hr_host);
 		}
-		snprintf(port, sizeof(port), ":%u", (unsigned)req->hr_port);
-		put_str(&o, port);
+		put(&o, port, 1 + slice_u64(port + 1, req->hr_port).len);
 		break;
 	case HTTP_TARGET_ASTERISK:
 		put(&o, "*", 1);
@@ -1087,10 +1103,14 @@ http_write_response_head(const struct http_resp *resp, bool close, char *out, si
 {
 	struct out o = { out, 0, outsz, false };
 	bool upgrade = resp->hs_status == 101;
-	char status[24];
+	char status[] = "HTTP/1.1 000 ";
 
-	snprintf(status, sizeof(status), "HTTP/1.1 %03d ", resp->hs_status);
-	put_str(&o, status);
+	if (resp->hs_status < 0 || resp->hs_status > 999)
+		return -1;
+	status[9] = (char)('0' + resp->hs_status / 100);
+	status[10] = (char)('0' + resp->hs_status / 10 % 10);
+	status[11] = (char)('0' + resp->hs_status % 10);
+	put(&o, status, sizeof(status) - 1);
 	put_slice(&o, resp->hs_reason);
 	put(&o, "\r\n", 2);
 	put_fields(&o, resp->hs_fields, resp->hs_nfields, upgrade, false);

@@ -90,12 +90,15 @@ enum conn_state {
 /* After an answer of our own (CS_LOCAL) is written. */
 enum after_local { AFTER_NEXT, AFTER_CLOSE, AFTER_TUNNEL, AFTER_PEEK };
 
+/* The key of an upstream connection's reuse, with its NUL. */
+#define UPSTREAM_KEY 310
+
 /* One request/response exchange; allocated while it runs, so idle connections are small. */
 struct exch {
 	struct request          ex_rq;
 	char                    ex_hostport[300];     /* "host:port" upstream */
 	char                    ex_host[256];         /* upstream host, NUL-terminated */
-	char                    ex_key[310];          /* "tls:host:port" or "host:port": reuse */
+	char                    ex_key[UPSTREAM_KEY];  /* "tls:host:port" or "host:port": reuse */
 	bool                    ex_tls_up;            /* the upstream speaks TLS to us */
 	uint16_t                ex_port;
 	struct decision         ex_dc;
@@ -168,7 +171,7 @@ struct conn {
 	struct exch            *cn_ex;
 	/* An upstream kept between exchanges, for the next request to the same place. */
 	bool                    cn_uidle;
-	char                    cn_ukey[320];
+	char                    cn_ukey[UPSTREAM_KEY];        /* an ex_key */
 	int                     cn_running;   /* frames of ours on the stack */
 	bool                    cn_again;     /* something moved while running */
 	bool                    cn_dead;      /* closed; freed when the last frame leaves */

@@ -1,5 +1,4 @@
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -102,8 +101,9 @@ request_build(struct request *rq, struct slice method, struct slice scheme,
 	if (v6)
 		put(buf, bufsz, &off, SLICE_LIT("]"), 0, &over);
 	if (port != request_default_port(rq->rq_scheme)) {
-		int n = snprintf(portbuf, sizeof(portbuf), ":%u", (unsigned)port);
-		put(buf, bufsz, &off, (struct slice){ portbuf, (size_t)n }, 0, &over);
+		portbuf[0] = ':';
+		put(buf, bufsz, &off, (struct slice){ portbuf, 1 + slice_u64(portbuf + 1, port).len },
+		    0, &over);
 	}
 	rq->rq_path = put(buf, bufsz, &off, path, 0, &over);
 	if (query.len > 0) {

@@ -753,6 +753,13 @@ test_write_request(void)
 		{ "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
 		  "Connection: transfer-encoding\r\n\r\n", "a", false,
 		  "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" },
+		/* Names listed over two Connection fields; more than the eight kept at once. */
+		{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: a1, ,A2\r\nA1: 1\r\nB: 2\r\n"
+		  "Connection: a3\r\na2: 3\r\nA3: 4\r\n\r\n", "a", false,
+		  "GET / HTTP/1.1\r\nHost: a\r\nB: 2\r\n\r\n" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: a1, a2, a3, a4, a5, a6, a7, a8\r\n"
+		  "A9: 9\r\nConnection: a9\r\nA1: 1\r\nB: 2\r\nA8: 8\r\n\r\n", "a", false,
+		  "GET / HTTP/1.1\r\nHost: a\r\nB: 2\r\n\r\n" },
 		/* Repeated or listed Content-Length goes up once, canonical. */
 		{ "POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 05\r\nX: 1\r\n"
 		  "Content-Length: 5, 5\r\n\r\n", "a", false,
