@@ -1,7 +1,9 @@
-/* reload: see reload.h. The loop looks at the watched files twice a second and starts
- * a compile once a change has held still for one look (an editor writing in place is
- * not caught half way); a thread compiles and looks at the files of the result; an
- * ev_async brings it back to the loop. */
+/* reload: see reload.h. A thread looks at the watched files twice a second (a stat()
+ * can hang on a network file system, and the loop must not) and, once a change has
+ * held still for one look (an editor writing in place is not caught half way), tells
+ * the loop, which starts a compile on another thread; that one looks at the files of
+ * the result, and an ev_async brings it back to the loop. */
+#include <errno.h>
 #include <ev.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "reload.h"
 
@@ -36,15 +39,23 @@ struct reload {
 	const struct policy_src *rl_src;
 	reload_cb               *rl_cb;
 	void                    *rl_arg;
-	ev_timer                 rl_timer;
 	ev_async                 rl_done;
-	struct snap              rl_watch;   /* the files as the current policy read them */
-	struct snap              rl_moved;   /* a change seen at the last look */
-	bool                     rl_busy;    /* a thread is compiling */
-	bool                     rl_again;   /* reload_now() while it was */
+	ev_async                 rl_changed;  /* the watcher saw a change hold still */
+	/* Under rl_mu while the watcher runs: it reads them, the loop writes them. */
+	pthread_mutex_t          rl_mu;
+	pthread_cond_t           rl_cv;
+	struct snap              rl_watch;    /* the files as the current policy read them */
+	unsigned                 rl_gen;      /* rl_watch's replacements */
+	struct snap              rl_changes;  /* the watcher's: the files as they now are */
+	bool                     rl_busy;     /* a thread is compiling */
+	bool                     rl_stop;
+	bool                     rl_watching;
+	pthread_t                rl_watcher;
+	bool                     rl_again;    /* reload_now() while a compile ran */
 	pthread_t                rl_thread;
-	/* Set before the thread starts, then the thread's until rl_done. */
+	/* Set before the compile thread starts, then that thread's until rl_done. */
 	struct snap              rl_before;
+	bool                     rl_look;     /* rl_before: look at its files first */
 	struct policy           *rl_fresh;
 	struct snap              rl_after;
 	struct errbuf            rl_err;
@@ -172,11 +183,53 @@ snap_again(struct snap *now, const struct snap *sp)
 	return 0;
 }
 
+/* A copy of SP, into *OUT: its paths, and what they looked like. */
+static int
+snap_copy(struct snap *out, const struct snap *sp)
+{
+	*out = (struct snap){ 0 };
+	if (sp->sp_n > 0 && (out->sp_files = calloc(sp->sp_n, sizeof(*out->sp_files))) == NULL)
+		return -1;
+	for (size_t i = 0; i < sp->sp_n; i++) {
+		out->sp_files[i] = sp->sp_files[i];
+		if ((out->sp_files[i].sn_path = strdup(sp->sp_files[i].sn_path)) == NULL) {
+			snap_free(out);
+			return -1;
+		}
+		out->sp_n++;
+	}
+	return 0;
+}
+
+/* Threads of ours take no signals: the loop's thread waits for them. */
+static int
+thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
+}
+
 static void *
 compile_thread(void *arg)
 {
 	struct reload *rl = arg;
 
+	if (rl->rl_look) {
+		struct snap paths = rl->rl_before;
+		if (snap_again(&rl->rl_before, &paths) < 0) {
+			rl->rl_before = paths;
+			errbuf_set(&rl->rl_err, "out of memory");
+			ev_async_send(rl->rl_loop, &rl->rl_done);
+			return NULL;
+		}
+		snap_free(&paths);
+	}
 	rl->rl_fresh = policy_compile(rl->rl_src, &rl->rl_err);
 	if (rl->rl_fresh != NULL && snap_policy(&rl->rl_after, rl->rl_fresh, &rl->rl_before) < 0) {
 		policy_free(rl->rl_fresh);
@@ -187,29 +240,24 @@ compile_thread(void *arg)
 	return NULL;
 }
 
-/* Compiles, the files being as BEFORE (taken). */
+/* Compiles, the files being as BEFORE (taken), or, with LOOK, as the thread finds
+ * the files of BEFORE. */
 static void
-start(struct reload *rl, struct snap *before)
+start(struct reload *rl, struct snap *before, bool look)
 {
-	sigset_t all, old;
-	int e;
-
 	rl->rl_before = *before;
 	*before = (struct snap){ 0 };
+	rl->rl_look = look;
 	rl->rl_fresh = NULL;
 	rl->rl_after = (struct snap){ 0 };
 	rl->rl_err.msg[0] = '\0';
-	/* Signals stay with the loop's thread, which waits for them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(&rl->rl_thread, NULL, compile_thread, rl);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
+	pthread_mutex_lock(&rl->rl_mu);
+	rl->rl_busy = thread_start(&rl->rl_thread, compile_thread, rl) == 0;
+	pthread_mutex_unlock(&rl->rl_mu);
+	if (!rl->rl_busy) {
 		snap_free(&rl->rl_before);
 		rl->rl_cb(NULL, "cannot start a thread to compile the policy", rl->rl_arg);
-		return;
 	}
-	rl->rl_busy = true;
 }
 
 static void
@@ -221,9 +269,9 @@ on_done(struct ev_loop *loop, ev_async *w, int revents)
 	(void)loop;
 	(void)revents;
 	pthread_join(rl->rl_thread, NULL);
+	pthread_mutex_lock(&rl->rl_mu);
 	rl->rl_busy = false;
 	snap_free(&rl->rl_watch);
-	snap_free(&rl->rl_moved);
 	/* A policy that did not compile is not tried again until its files change. */
 	if (fresh != NULL) {
 		rl->rl_watch = rl->rl_after;
@@ -231,6 +279,9 @@ on_done(struct ev_loop *loop, ev_async *w, int revents)
 	} else {
 		rl->rl_watch = rl->rl_before;
 	}
+	rl->rl_gen++;
+	snap_free(&rl->rl_changes);
+	pthread_mutex_unlock(&rl->rl_mu);
 	rl->rl_before = rl->rl_after = (struct snap){ 0 };
 	rl->rl_fresh = NULL;
 	rl->rl_cb(fresh, fresh ? NULL : rl->rl_err.msg, rl->rl_arg);
@@ -241,25 +292,80 @@ on_done(struct ev_loop *loop, ev_async *w, int revents)
 }
 
 static void
-on_look(struct ev_loop *loop, ev_timer *w, int revents)
+on_changed(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct reload *rl = w->data;
 	struct snap now;
 
 	(void)loop;
 	(void)revents;
-	if (rl->rl_busy || snap_again(&now, &rl->rl_watch) < 0)
-		return;
-	if (snap_same(&now, &rl->rl_watch)) {
+	pthread_mutex_lock(&rl->rl_mu);
+	now = rl->rl_changes;
+	rl->rl_changes = (struct snap){ 0 };
+	pthread_mutex_unlock(&rl->rl_mu);
+	if (rl->rl_busy || now.sp_n == 0)
 		snap_free(&now);
-		snap_free(&rl->rl_moved);
-	} else if (rl->rl_moved.sp_n > 0 && snap_same(&now, &rl->rl_moved)) {
-		snap_free(&rl->rl_moved);
-		start(rl, &now);
-	} else {
-		snap_free(&rl->rl_moved);
-		rl->rl_moved = now;
+	else
+		start(rl, &now, false);
+}
+
+/* Compares the files with the current policy's every LOOK_S; a difference that the
+ * next look finds again goes to the loop. */
+static void *
+watch_thread(void *arg)
+{
+	struct reload *rl = arg;
+	struct snap moved = { 0 }, watch, now;
+	unsigned gen = 0;
+
+	pthread_mutex_lock(&rl->rl_mu);
+	for (;;) {
+		struct timespec until;
+		int rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)(LOOK_S * 1e9);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!rl->rl_stop &&
+		       pthread_cond_timedwait(&rl->rl_cv, &rl->rl_mu, &until) != ETIMEDOUT)
+			;
+		if (rl->rl_stop)
+			break;
+		if (rl->rl_gen != gen) {
+			gen = rl->rl_gen;
+			snap_free(&moved);
+		}
+		if (rl->rl_busy || rl->rl_changes.sp_n > 0 || snap_copy(&watch, &rl->rl_watch) < 0)
+			continue;
+		pthread_mutex_unlock(&rl->rl_mu);
+		rc = snap_again(&now, &watch);
+		pthread_mutex_lock(&rl->rl_mu);
+		/* The policy changed while we looked: look again at its own files. */
+		if (rc < 0 || rl->rl_gen != gen || rl->rl_busy) {
+			snap_free(&watch);
+			if (rc == 0)
+				snap_free(&now);
+			continue;
+		}
+		if (snap_same(&now, &watch)) {
+			snap_free(&now);
+			snap_free(&moved);
+		} else if (moved.sp_n > 0 && snap_same(&now, &moved)) {
+			snap_free(&moved);
+			rl->rl_changes = now;
+			ev_async_send(rl->rl_loop, &rl->rl_changed);
+		} else {
+			snap_free(&moved);
+			moved = now;
+		}
+		snap_free(&watch);
 	}
+	pthread_mutex_unlock(&rl->rl_mu);
+	snap_free(&moved);
+	return NULL;
 }
 
 struct reload *
@@ -282,25 +388,38 @@ reload_new(struct ev_loop *loop, const struct policy_src *src, const struct poli
 	rl->rl_src = src;
 	rl->rl_cb = cb;
 	rl->rl_arg = arg;
+	pthread_mutex_init(&rl->rl_mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&rl->rl_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	ev_async_init(&rl->rl_done, on_done);
 	rl->rl_done.data = rl;
 	ev_async_start(loop, &rl->rl_done);
-	ev_timer_init(&rl->rl_timer, on_look, LOOK_S, LOOK_S);
-	rl->rl_timer.data = rl;
-	if (watch && rl->rl_watch.sp_n > 0) {
-		ev_timer_start(loop, &rl->rl_timer);
-		/* Looking at files is no reason to keep a run going. */
-		ev_unref(loop);
-	}
-	/* Nor is waiting for a compile that was never asked for. */
+	ev_async_init(&rl->rl_changed, on_changed);
+	rl->rl_changed.data = rl;
+	ev_async_start(loop, &rl->rl_changed);
+	/* Neither is a reason to keep a run going: a compile that was never asked for,
+	 * or files that may change. */
 	ev_unref(loop);
+	ev_unref(loop);
+	if (watch && rl->rl_watch.sp_n > 0 &&
+	    thread_start(&rl->rl_watcher, watch_thread, rl) != 0) {
+		reload_free(rl);
+		errbuf_set(err, "cannot start a thread to watch the policy files");
+		return NULL;
+	}
+	rl->rl_watching = watch && rl->rl_watch.sp_n > 0;
 	return rl;
 }
 
 void
 reload_now(struct reload *rl)
 {
-	struct snap now;
+	struct snap paths;
 
 	if (rl->rl_busy) {
 		rl->rl_again = true;
@@ -313,12 +432,14 @@ reload_now(struct reload *rl)
 		rl->rl_cb(NULL, why, rl->rl_arg);
 		return;
 	}
-	if (snap_again(&now, &rl->rl_watch) < 0) {
+	pthread_mutex_lock(&rl->rl_mu);
+	int rc = snap_copy(&paths, &rl->rl_watch);
+	pthread_mutex_unlock(&rl->rl_mu);
+	if (rc < 0) {
 		rl->rl_cb(NULL, "out of memory", rl->rl_arg);
 		return;
 	}
-	snap_free(&rl->rl_moved);
-	start(rl, &now);
+	start(rl, &paths, true);
 }
 
 void
@@ -326,19 +447,33 @@ reload_free(struct reload *rl)
 {
 	if (rl == NULL)
 		return;
+	if (rl->rl_watching) {
+		struct timespec until;
+
+		pthread_mutex_lock(&rl->rl_mu);
+		rl->rl_stop = true;
+		pthread_cond_signal(&rl->rl_cv);
+		pthread_mutex_unlock(&rl->rl_mu);
+		/* A stat() hung on a dead file server must not hold the run's end: the
+		 * thread and what it uses are left to the exit that follows. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 2;
+		if (pthread_timedjoin_np(rl->rl_watcher, NULL, &until) != 0)
+			return;
+	}
 	if (rl->rl_busy) {
 		pthread_join(rl->rl_thread, NULL);
 		policy_free(rl->rl_fresh);
 		snap_free(&rl->rl_before);
 		snap_free(&rl->rl_after);
 	}
-	if (ev_is_active(&rl->rl_timer)) {
-		ev_ref(rl->rl_loop);
-		ev_timer_stop(rl->rl_loop, &rl->rl_timer);
-	}
 	ev_ref(rl->rl_loop);
 	ev_async_stop(rl->rl_loop, &rl->rl_done);
+	ev_ref(rl->rl_loop);
+	ev_async_stop(rl->rl_loop, &rl->rl_changed);
 	snap_free(&rl->rl_watch);
-	snap_free(&rl->rl_moved);
+	snap_free(&rl->rl_changes);
+	pthread_cond_destroy(&rl->rl_cv);
+	pthread_mutex_destroy(&rl->rl_mu);
 	free(rl);
 }

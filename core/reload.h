@@ -1,6 +1,7 @@
-/* reload: the policy compiled again when one of its files changes (checked every
- * second) or when asked (SIGHUP), on a thread of its own so that the loop never waits
- * for a compile: a large pattern set takes seconds. */
+/* reload: the policy compiled again when one of its files changes (looked at twice a
+ * second, on a thread: a stat() can hang on a network file system) or when asked
+ * (SIGHUP), on a thread of its own so that the loop never waits for a compile: a
+ * large pattern set takes seconds. */
 #ifndef HTTPJAIL_RELOAD_H
 #define HTTPJAIL_RELOAD_H
 
@@ -27,7 +28,8 @@ struct reload *reload_new(struct ev_loop *, const struct policy_src *src,
                           void *arg, struct errbuf *err);
 /* Compiles again, changed or not; refused (CB is told why) when a source is a pipe. */
 void           reload_now(struct reload *);
-/* Waits for a compile in progress and drops its result. */
+/* Waits for a compile in progress and drops its result. A look at the files that
+ * has not ended in 2 s (a hung file server) is left running, with the reload. */
 void           reload_free(struct reload *);
 
 #endif
