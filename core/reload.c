@@ -448,24 +448,26 @@ reload_free(struct reload *rl)
 	if (rl == NULL)
 		return;
 	if (rl->rl_watching) {
-		struct timespec until;
-
 		pthread_mutex_lock(&rl->rl_mu);
 		rl->rl_stop = true;
 		pthread_cond_signal(&rl->rl_cv);
 		pthread_mutex_unlock(&rl->rl_mu);
-		/* A stat() hung on a dead file server must not hold the run's end: the
-		 * thread and what it uses are left to the exit that follows. */
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 2;
-		if (pthread_timedjoin_np(rl->rl_watcher, NULL, &until) != 0)
-			return;
 	}
 	if (rl->rl_busy) {
 		pthread_join(rl->rl_thread, NULL);
 		policy_free(rl->rl_fresh);
 		snap_free(&rl->rl_before);
 		snap_free(&rl->rl_after);
+	}
+	if (rl->rl_watching) {
+		struct timespec until;
+
+		/* A stat() hung on a dead file server must not hold the run's end: the
+		 * thread and what it uses are left to the exit that follows. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 2;
+		if (pthread_timedjoin_np(rl->rl_watcher, NULL, &until) != 0)
+			return;
 	}
 	ev_ref(rl->rl_loop);
 	ev_async_stop(rl->rl_loop, &rl->rl_done);
