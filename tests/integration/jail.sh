@@ -217,6 +217,15 @@ expect "-v names what was hidden" "$out" "httpjail: hidden in the jail: $TMP/rt"
 run "bundle" 0 "${J[@]}" -- sh -c 'tail -c 2000 /etc/ssl/certs/ca-certificates.crt' &&
 	expect_eq "the system CA bundle in the jail ends with the httpjail CA" \
 	"$(tail -c 200 <<<"$OUT")" "$(tail -c 200 "$HOME/.config/httpjail/ca-cert.pem")"
+# OpenSSL's default file, a symlink to the bundle on Debian: it leads to ours as well.
+ossl=$(openssl version -d | sed -n 's/^OPENSSLDIR: "\(.*\)"$/\1/p')/cert.pem
+if [ -e "$ossl" ]; then
+	run "bundle, OpenSSL's default file" 0 "${J[@]}" -- sh -c "tail -c 2000 '$ossl'" &&
+		expect_eq "OpenSSL's default file in the jail ends with the httpjail CA" \
+		"$(tail -c 200 <<<"$OUT")" "$(tail -c 200 "$HOME/.config/httpjail/ca-cert.pem")"
+else
+	skip "bundle, OpenSSL's default file" "$ossl does not exist here"
+fi
 
 # As root, --user (or $SUDO_USER) runs the command as that user, with its home.
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
