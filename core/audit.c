@@ -306,10 +306,11 @@ set_wal(sqlite3 *db)
 	}
 }
 
-/* Opens PATH with FLAGS and makes it usable: ours, current schema, WAL. An empty
- * file gets the schema only when FLAGS has SQLITE_OPEN_CREATE. */
+/* Opens PATH (by URI when not NULL, with SQLITE_OPEN_URI in FLAGS) with FLAGS and
+ * makes it usable: ours, current schema, WAL. An empty file gets the schema only when
+ * FLAGS has SQLITE_OPEN_CREATE. */
 static sqlite3 *
-db_open(const char *path, int flags, struct errbuf *err)
+db_open(const char *path, const char *uri, int flags, struct errbuf *err)
 {
 	sqlite3 *db = NULL;
 	int64_t version = 0;
@@ -318,7 +319,7 @@ db_open(const char *path, int flags, struct errbuf *err)
 	/* Memory statistics take a global mutex on every allocation; nothing reads them.
 	 * Refused (harmlessly) once SQLite is initialised. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	rc = sqlite3_open_v2(path, &db, flags, NULL);
+	rc = sqlite3_open_v2(uri != NULL ? uri : path, &db, flags, NULL);
 
 	if (rc != SQLITE_OK) {
 		int e = db ? sqlite3_system_errno(db) : 0;
@@ -372,6 +373,27 @@ fail:
 	return NULL;
 }
 
+/* PATH as a URI naming an immutable database (SQLite's URI rules: '%', '?' and '#'
+ * escaped); false when it does not fit. */
+static bool
+immutable_uri(const char *path, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	if (snprintf(out, outsz, "file:") >= (int)outsz)
+		return false;
+	n = 5;
+	for (const char *p = path; *p != '\0'; p++) {
+		if (n + 4 >= outsz)
+			return false;
+		if (*p == '%' || *p == '?' || *p == '#')
+			n += (size_t)snprintf(out + n, outsz - n, "%%%02X", (unsigned char)*p);
+		else
+			out[n++] = *p;
+	}
+	return snprintf(out + n, outsz - n, "?immutable=1") < (int)(outsz - n);
+}
+
 sqlite3 *
 audit_open_db(const char *path, struct errbuf *err)
 {
@@ -382,11 +404,26 @@ audit_open_db(const char *path, struct errbuf *err)
 		errbuf_set(err, "%s: no audit database here (%s)", path, strerror(errno));
 		return NULL;
 	}
-	if ((db = db_open(path, SQLITE_OPEN_READWRITE, err)) != NULL)
+	if ((db = db_open(path, NULL, SQLITE_OPEN_READWRITE, err)) != NULL)
 		return db;
 	/* A database someone else wrote, read-only to us, is still readable. */
 	if (access(path, W_OK) < 0) {
-		if ((db = db_open(path, SQLITE_OPEN_READONLY, &e2)) != NULL)
+		char wal[4200], uri[3 * 4096 + 32];
+
+		if ((db = db_open(path, NULL, SQLITE_OPEN_READONLY, &e2)) != NULL)
+			return db;
+		/* In WAL mode SQLite reads through a -shm file beside the database, which it
+		 * cannot make in a directory that is not ours. Without a -wal file no run has
+		 * it open (a run's first access makes one; its end removes it), and the
+		 * file alone is the whole database: read it as one that does not change. */
+		snprintf(wal, sizeof(wal), "%s-wal", path);
+		if (access(wal, F_OK) == 0) {
+			errbuf_set(err, "%s: cannot read the audit database while %s exists (a run "
+			           "may have it open) without write access to its directory", path, wal);
+			return NULL;
+		}
+		if (immutable_uri(path, uri, sizeof(uri)) &&
+		    (db = db_open(path, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, &e2)) != NULL)
 			return db;
 		*err = e2;
 	}
@@ -567,7 +604,7 @@ audit_open(const char *path, uid_t owner, gid_t group, const struct audit_run *a
 	}
 	/* One thread at a time uses it (this one, the writer, then this one again):
 	 * SQLite's own locking on every call is a cost for nothing. */
-	au->au_db = db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	au->au_db = db_open(path, NULL, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	                    SQLITE_OPEN_NOMUTEX, err);
 	if (au->au_db == NULL || insert_run(au, ar, err) < 0)
 		goto fail;

@@ -293,3 +293,26 @@ fi
 # DNS queries are recorded, but summary and report count requests unless --kind asks.
 run "summary of dns" 0 "$HTTPJAIL_BIN" audit --audit-db "$DB" --run all --kind dns --format csv summary
 expect "summary --kind dns lists the queries" "$OUT" "c.test,0,1,,"
+
+# Another user's database in a directory not theirs to write: SQLite cannot make the
+# -shm file WAL readers use, and the database is read as one that does not change.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$TMP/theirs" && cp "$DB" "$TMP/theirs/a.db" && chmod 755 "$TMP" "$TMP/theirs" &&
+		chmod 644 "$TMP/theirs/a.db"
+	NB=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	mine=$("$J" audit --audit-db "$DB" --run all --format csv)
+	if run "another user's database" 0 "${NB[@]}" "$J" audit --audit-db "$TMP/theirs/a.db" \
+		--run all --format csv; then
+		[ "$(wc -l <<<"$OUT")" -gt 2 ] && pass "another user's database: its rows are listed" ||
+			fail "another user's database: its rows are listed" "$OUT"
+		expect_eq "another user's database: as its owner reads it" "$OUT" "$mine"
+		[ ! -e "$TMP/theirs/a.db-shm" ] && pass "another user's database: nothing made beside it" ||
+			fail "another user's database: nothing made beside it" "$(ls "$TMP/theirs")"
+	fi
+	# While a -wal file says a run may have it open, it is not read that way.
+	: > "$TMP/theirs/a.db-wal"
+	err_case "another user's database in use" 125 "httpjail: $TMP/theirs/a.db: cannot read the audit database while $TMP/theirs/a.db-wal exists (a run may have it open) without write access to its directory" \
+		"${NB[@]}" "$J" audit --audit-db "$TMP/theirs/a.db"
+else
+	skip "another user's database" "needs root and setpriv"
+fi
