@@ -10,7 +10,7 @@
 #include "request.h"
 #include "unit.h"
 
-#define OPEN_ROWS  100   /* 6 INSERTs of 16 rows and 4 of one */
+#define OPEN_ROWS  100   /* INSERTs of 64, 8, 8, 8, 8, 1, 1, 1 and 1 rows */
 #define ENDED_ROWS 40
 
 static struct audit *
