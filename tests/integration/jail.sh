@@ -131,8 +131,9 @@ run "not found" 127 "${J[@]}" -- /nonexistent/command &&
 run "timeout" 124 "${J[@]}" --timeout 1 -- sleep 30 && pass "--timeout exits 124"
 run "pid namespace" 0 "${J[@]}" -- sh -c 'echo $$' && expect_eq "the command runs in its own PID namespace" "$OUT" "2"
 
-# Without root: a user namespace of the user's own, and the same jail.
-if command -v setpriv >/dev/null; then
+# Without root: a user namespace of the user's own, and the same jail. (A run of the
+# tests by a user is all of it that way already.)
+if real_root && command -v setpriv >/dev/null; then
 	mkdir -p "$TMP/nobody" && chown 65534:65534 "$TMP/nobody" && chmod 755 "$TMP"
 	cp "$HTTPJAIL_BIN" "$TMP/hj" && chmod 755 "$TMP/hj"
 	cp "$TMP/policy.yaml" "$TMP/nobody/policy.yaml" && chmod 644 "$TMP/nobody/policy.yaml"
@@ -160,6 +161,8 @@ except OSError as e:
 	out=$(cd "$TMP/nobody" && "${N[@]}" -- sh -c 'echo $$; nft list ruleset >/dev/null 2>&1 && echo nft-ok || echo nft-refused' 2>&1)
 	expect_eq "unprivileged: own PID namespace, no power over the jail's rules" "$out" "2
 nft-refused"
+else
+	skip "unprivileged" "run by a user (all of this run is unprivileged), or without setpriv"
 fi
 
 # kill -9 of httpjail: nothing of the jail survives, and the host is as it was.
@@ -228,7 +231,7 @@ else
 fi
 
 # As root, --user (or $SUDO_USER) runs the command as that user, with its home.
-if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+if real_root && id nobody >/dev/null 2>&1; then
 	run "user" 0 "${J[@]}" --user nobody -- sh -c 'id -u; echo "$HOME $USER"; test -r "$SSL_CERT_FILE" && echo readable' &&
 		expect_eq "--user runs the command as that user" "$OUT" "65534
 $(getent passwd nobody | cut -d: -f6) nobody
@@ -237,6 +240,8 @@ readable"
 		expect_eq "\$SUDO_USER is the default --user" "$OUT" "65534"
 	err_user=$("${J[@]}" --user no-such-user-here -- true 2>&1)
 	expect_eq "--user of an unknown user is a usage error" "$err_user" "httpjail: --user no-such-user-here: no such user"
+else
+	skip "--user" "run by a user: only root runs the command as another"
 fi
 
 # /etc/resolv.conf names the stub, also when it is a dangling symlink outside
