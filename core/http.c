@@ -596,7 +596,8 @@ body_framing(const struct http_field *f, size_t n, int minor, enum http_framing 
 			*why = "repeated Transfer-Encoding";
 			return -1;
 		}
-		if (!slice_caseeq(field_get(f, n, SLICE_LIT("Transfer-Encoding")), SLICE_LIT("chunked"))) {
+		if (!slice_caseeq(field_get(f, n, SLICE_LIT("Transfer-Encoding")),
+		                  SLICE_LIT("chunked"))) {
 			*why = "unsupported Transfer-Encoding";
 			return -1;
 		}
@@ -615,7 +616,8 @@ keep_alive(const struct http_field *f, size_t n, int minor)
 {
 	if (fields_list(f, n, SLICE_LIT("Connection"), SLICE_LIT("close")))
 		return false;
-	return minor >= 1 || fields_list(f, n, SLICE_LIT("Connection"), SLICE_LIT("keep-alive"));
+	return minor >= 1 ||
+	       fields_list(f, n, SLICE_LIT("Connection"), SLICE_LIT("keep-alive"));
 }
 
 static int
@@ -678,7 +680,8 @@ http_parse_request(const char *buf, size_t len, struct http_req *req, const char
 		req->hr_expect_continue = fields_list(f, req->hr_nfields, SLICE_LIT("Expect"),
 		    SLICE_LIT("100-continue"));
 		req->hr_upgrade = fields_list(f, req->hr_nfields, SLICE_LIT("Connection"),
-		    SLICE_LIT("upgrade")) && fields_count(f, req->hr_nfields, SLICE_LIT("Upgrade")) > 0;
+		    SLICE_LIT("upgrade")) &&
+		    fields_count(f, req->hr_nfields, SLICE_LIT("Upgrade")) > 0;
 	}
 	req->hr_head_len = (size_t)end;
 	return end;

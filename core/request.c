@@ -102,8 +102,8 @@ request_build(struct request *rq, struct slice method, struct slice scheme,
 		put(buf, bufsz, &off, SLICE_LIT("]"), 0, &over);
 	if (port != request_default_port(rq->rq_scheme)) {
 		portbuf[0] = ':';
-		put(buf, bufsz, &off, (struct slice){ portbuf, 1 + slice_u64(portbuf + 1, port).len },
-		    0, &over);
+		put(buf, bufsz, &off,
+		    (struct slice){ portbuf, 1 + slice_u64(portbuf + 1, port).len }, 0, &over);
 	}
 	rq->rq_path = put(buf, bufsz, &off, path, 0, &over);
 	if (query.len > 0) {
