@@ -19,7 +19,7 @@
 #define BUSY_MS      10000    /* another run holding the write lock */
 /* Rows per INSERT, largest first: what SQLite does once per statement (start, open
  * the table and its index, finish) is paid once for them all. INSERTs of 64 rows took
- * bench_audit's CPU 9% below INSERTs of 16; of 8 and 1 take what is left. */
+ * bench_audit's CPU 8% below INSERTs of 16; of 8 and 1 take what is left. */
 #define INSERT_SIZES 3
 #define INSERT_MAX   64
 static const size_t insert_rows_of[INSERT_SIZES] = { INSERT_MAX, 8, 1 };
@@ -382,11 +382,10 @@ fail:
 static bool
 immutable_uri(const char *path, char *out, size_t outsz)
 {
-	size_t n = 0;
+	size_t n = 5;
 
 	if (snprintf(out, outsz, "file:") >= (int)outsz)
 		return false;
-	n = 5;
 	for (const char *p = path; *p != '\0'; p++) {
 		if (n + 4 >= outsz)
 			return false;
