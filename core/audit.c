@@ -1,10 +1,12 @@
 /* audit: see audit.h. The loop appends rows to a queue under a mutex; the writer
- * thread takes the whole queue by count or by a short timer and writes it in one
+ * thread takes the queue by count or by a short timer and writes it in one
  * transaction. A row whose exchange ends before that is written once, complete;
- * later ends become UPDATEs. */
+ * later ends become UPDATEs. The newest rows still open stay for the next batch
+ * (AUDIT_HOLD_MS), so that under load few rows need one. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +81,7 @@ struct audit {
 	pthread_cond_t   au_cv;
 	bool             au_stop;
 	uint64_t         au_seq;
+	size_t           au_wake;      /* au_q.b_n at which the writer is woken */
 	struct qbuf      au_q;
 	struct qend     *au_ends;
 	size_t           au_nends, au_capends;
@@ -88,6 +91,7 @@ struct audit {
 	struct openrow  *au_open;
 	size_t           au_nopen, au_capopen;
 	uint64_t         au_lost;
+	atomic_uint_fast64_t au_updates;
 	char             au_error[300];
 	time_t           au_ts_sec;    /* the second au_ts holds, "YYYY-MM-DDTHH:MM:SS." */
 	char             au_ts[80];
@@ -592,6 +596,7 @@ audit_open(const char *path, uid_t owner, gid_t group, const struct audit_run *a
 		return NULL;
 	}
 	snprintf(au->au_path, sizeof(au->au_path), "%s", path);
+	au->au_wake = AUDIT_BATCH_ROWS;
 	snprintf(dir, sizeof(dir), "%s", path);
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
@@ -750,7 +755,7 @@ audit_add(struct audit *au, const struct audit_decision *ad)
 	q->q_seq = seq = ++au->au_seq;
 	b->b_off[b->b_n++] = b->b_len;
 	b->b_len += len;
-	if (b->b_n == AUDIT_BATCH_ROWS)
+	if (b->b_n == au->au_wake)
 		pthread_cond_signal(&au->au_cv);
 	pthread_mutex_unlock(&au->au_mu);
 	return seq;
@@ -788,6 +793,12 @@ audit_end(struct audit *au, uint64_t token, int status, uint64_t bytes_up,
 		                                             bytes_down, outcome };
 	}
 	pthread_mutex_unlock(&au->au_mu);
+}
+
+uint64_t
+audit_updates(const struct audit *au)
+{
+	return atomic_load_explicit(&au->au_updates, memory_order_relaxed);
 }
 
 /* --- the writer thread --- */
@@ -919,6 +930,7 @@ update_row(struct audit *au, int64_t rowid, const struct qend *e)
 	sqlite3_stmt *st = au->au_upd;
 	int rc;
 
+	atomic_fetch_add_explicit(&au->au_updates, 1, memory_order_relaxed);
 	sqlite3_reset(st);
 	bind_opt_int(st, 1, e->e_status > 0, e->e_status);
 	sqlite3_bind_int64(st, 2, (int64_t)e->e_up);
@@ -983,6 +995,48 @@ write_batch(struct audit *au, const struct qbuf *rows, struct qend *ends, size_t
 	au->au_nopen = open_before;
 }
 
+/*
+ * Under au_mu, with au_q just emptied: moves back from TAKEN, to be written with the
+ * next batch, its rows from the first one still open among those decided less than
+ * AUDIT_HOLD_MS before NOW. Queued rows stay one sequence, as audit_end() needs.
+ */
+static void
+hold_young(struct audit *au, struct qbuf *taken, const struct timespec *now)
+{
+	struct qbuf *q = &au->au_q;
+	size_t from = taken->b_n, len;
+
+	for (size_t i = taken->b_n; i-- > 0;) {
+		const struct qrow *r = qbuf_row(taken, i);
+		int64_t age_ms = (int64_t)(now->tv_sec - r->q_ts.tv_sec) * 1000 +
+		                 (now->tv_nsec - r->q_ts.tv_nsec) / 1000000;
+		/* A clock set back makes rows look young: write them. */
+		if (age_ms < 0 || age_ms >= AUDIT_HOLD_MS)
+			break;
+		if (!r->q_ended)
+			from = i;
+	}
+	if (from == taken->b_n)
+		return;
+	len = taken->b_len - taken->b_off[from];
+	for (size_t i = from; i < taken->b_n; i++) {
+		size_t rowlen = (i + 1 < taken->b_n ? taken->b_off[i + 1] : taken->b_len) -
+		                taken->b_off[i];
+		if (qbuf_reserve(q, rowlen) < 0)
+			break;
+		memcpy(q->b_mem + q->b_len, taken->b_mem + taken->b_off[i], rowlen);
+		q->b_off[q->b_n++] = q->b_len;
+		q->b_len += rowlen;
+	}
+	if (q->b_n < taken->b_n - from) {   /* out of memory: write them all now */
+		q->b_len = q->b_n = 0;
+		return;
+	}
+	taken->b_n = from;
+	taken->b_len -= len;
+	au->au_wake = q->b_n + AUDIT_BATCH_ROWS;
+}
+
 static void *
 writer(void *arg)
 {
@@ -1002,7 +1056,7 @@ writer(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (!au->au_stop && au->au_q.b_n < AUDIT_BATCH_ROWS &&
+		while (!au->au_stop && au->au_q.b_n < au->au_wake &&
 		       pthread_cond_timedwait(&au->au_cv, &au->au_mu, &until) != ETIMEDOUT)
 			;
 		/* Swap the queues: the loop goes on filling the (emptied) other pair. */
@@ -1018,6 +1072,11 @@ writer(void *arg)
 		ends = te;
 		capends = tcape;
 		stop = au->au_stop;
+		au->au_wake = AUDIT_BATCH_ROWS;
+		if (!stop) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			hold_young(au, &rows, &until);
+		}
 		pthread_mutex_unlock(&au->au_mu);
 		if (rows.b_n > 0 || nends > 0)
 			write_batch(au, &rows, ends, nends);

@@ -1,6 +1,7 @@
 /* Unit tests of the audit writer: rows the writer takes while their exchanges are still
  * open get their ends later, each on its own row, whatever its place in a multi-row
- * INSERT; rows that ended before are written whole. */
+ * INSERT; rows that ended before are written whole; under a steady load, rows whose
+ * exchanges end within AUDIT_HOLD_MS are written whole too, not inserted and updated. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #define OPEN_ROWS  100   /* INSERTs of 64, 8, 8, 8, 8, 1, 1, 1 and 1 rows */
 #define ENDED_ROWS 40
+#define LOAD_ROWS  4000
+#define IN_FLIGHT  32    /* like wrk's connections */
 
 static struct audit *
 open_audit(const char *path)
@@ -60,6 +63,58 @@ count(sqlite3 *db, const char *sql)
 	return n;
 }
 
+/*
+ * A proxy's pattern: each exchange ends IN_FLIGHT decisions after its own. The writer
+ * takes a batch each AUDIT_BATCH_ROWS rows, when the last IN_FLIGHT are still open.
+ * Written at once, each batch would leave IN_FLIGHT rows to update (about 500 in all);
+ * held, none, unless this thread stalls for AUDIT_HOLD_MS just then.
+ */
+static void
+check_load(const char *path)
+{
+	static uint64_t tok[LOAD_ROWS];
+	struct errbuf err;
+	struct audit *au = open_audit(path);
+	uint64_t updates;
+	sqlite3 *db;
+
+	for (int i = 0; i < LOAD_ROWS + IN_FLIGHT; i++) {
+		if (i < LOAD_ROWS)
+			CHECK((tok[i] = add(au, i)) != 0);
+		if (i >= IN_FLIGHT)
+			audit_end(au, tok[i - IN_FLIGHT], 200, (uint64_t)(i - IN_FLIGHT),
+			          (uint64_t)(i - IN_FLIGHT) * 1000, "ok");
+		usleep(50);   /* a pace the writer keeps up with */
+	}
+	usleep((AUDIT_BATCH_MS + 300) * 1000);
+	updates = audit_updates(au);
+	CHECK(audit_close(au, 0, &err) == 0);
+	if (updates >= 2 * IN_FLIGHT)
+		fprintf(stderr, "unit/audit: %llu rows of %d updated\n",
+		        (unsigned long long)updates, LOAD_ROWS);
+	CHECK(updates < 2 * IN_FLIGHT);
+	CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	CHECK(count(db, "SELECT count(*) FROM decisions WHERE status = 200 AND outcome = 'ok'"
+	                " AND bytes_up = CAST(substr(path, 2) AS INTEGER)"
+	                " AND bytes_down = 1000 * bytes_up") == LOAD_ROWS);
+	CHECK(count(db, "SELECT count(*) FROM decisions a JOIN decisions b ON b.id = a.id + 1"
+	                " WHERE CAST(substr(b.path, 2) AS INTEGER) !="
+	                " CAST(substr(a.path, 2) AS INTEGER) + 1") == 0);
+	sqlite3_close(db);
+}
+
+static void
+remove_db(const char *path)
+{
+	char p[320];
+
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+}
+
 int
 main(void)
 {
@@ -97,11 +152,10 @@ main(void)
 	                " WHERE CAST(substr(b.path, 2) AS INTEGER) !="
 	                " CAST(substr(a.path, 2) AS INTEGER) + 1") == 0);
 	sqlite3_close(db);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/audit.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/audit.db-shm", dir);
-	unlink(path);
+	remove_db(path);
+	snprintf(path, sizeof(path), "%s/load.db", dir);
+	check_load(path);
+	remove_db(path);
 	rmdir(dir);
 	return unit_done("unit/audit");
 }
