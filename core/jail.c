@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/mount.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
@@ -518,6 +519,32 @@ forward(int sig, siginfo_t *si, void *uc)
 		kill((pid_t)cmd_pid, sig);
 }
 
+/*
+ * Takes from the command, for good, what a root command could undo the jail with in
+ * its namespaces: unmounting what hides sockets (CAP_SYS_ADMIN), the nftables table
+ * (CAP_NET_ADMIN), and pid 1's capabilities through ptrace (CAP_SYS_PTRACE). Out of
+ * the bounding set, no exec gives them back; out of the inheritable and ambient sets
+ * too, which root's exec would add. Before the command's user is set: it needs
+ * CAP_SETPCAP. -1 with errno on failure.
+ */
+static int
+drop_caps(void)
+{
+	static const int caps[] = { CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_PTRACE };
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		if (prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0) < 0)
+			return -1;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+	    syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		data[caps[i] / 32].inheritable &= ~(1u << (caps[i] % 32));
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
 /* Pid 1 of the jail: starts the command, passes signals on, reaps everything, and
  * exits with the command's status (128+N for a signal). */
 static void __attribute__((noreturn))
@@ -546,6 +573,10 @@ init_main(const struct jail_opts *jo, int sock)
 			signal(sigs[i], SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (drop_caps() < 0) {
+			fprintf(stderr, "httpjail: cannot drop capabilities: %s\n", strerror(errno));
+			_exit(125);
+		}
 		if (jo->jo_gid != (gid_t)-1 &&
 		    (setgroups(jo->jo_ngroups, jo->jo_groups) < 0 ||
 		     setresgid(jo->jo_gid, jo->jo_gid, jo->jo_gid) < 0)) {
