@@ -521,10 +521,10 @@ forward(int sig, siginfo_t *si, void *uc)
 
 /*
  * Takes from the command, for good, what a root command could undo the jail with in
- * its namespaces: unmounting what hides sockets (CAP_SYS_ADMIN), the nftables table
- * (CAP_NET_ADMIN), and pid 1's capabilities through ptrace (CAP_SYS_PTRACE). Out of
- * the bounding set, no exec gives them back; out of the inheritable and ambient sets
- * too, which root's exec would add. Before the command's user is set: it needs
+ * its namespaces: CAP_SYS_ADMIN unmounts what hides sockets, CAP_NET_ADMIN changes
+ * the nftables table, CAP_SYS_PTRACE would borrow pid 1's capabilities. Out of the
+ * bounding set, no exec gives them back; out of the inheritable and ambient sets too,
+ * which root's exec would add. Called before the command's user is set: it needs
  * CAP_SETPCAP. -1 with errno on failure.
  */
 static int
