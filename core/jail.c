@@ -360,22 +360,60 @@ jail_default_hide(const char *runtime_dir, uid_t uid, size_t *n)
 	return hide_list + 1;
 }
 
-/* Keeps PATH reachable through a hidden directory: its object is cloned before the
- * tmpfs goes over its parent, then moved onto an empty file made in the tmpfs. */
-static int
+/* An exposed path, cloned before a tmpfs goes over a directory above it. */
+struct exposed {
+	int  x_tree;   /* -1: nothing there to keep */
+	bool x_dir;
+};
+
+static struct exposed
 expose_clone(const char *path)
 {
-	return (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	struct stat st;
+	struct exposed x = { -1, false };
+
+	if (stat(path, &st) < 0)
+		return x;
+	x.x_dir = S_ISDIR(st.st_mode);
+	x.x_tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	return x;
 }
 
+/*
+ * Puts X's clone back at PATH, inside the tmpfs now over HIDDEN: the directories in
+ * between are made there (mode 0700, owned as HIDDEN is, as $XDG_RUNTIME_DIR's are),
+ * and PATH as a file or directory to mount on.
+ */
 static int
-expose_place(int tree, const char *path)
+expose_place(const struct exposed *x, const char *hidden, const char *path)
 {
-	int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	struct stat top;
+	char sub[4096];
+	int fd;
 
-	if (fd >= 0)
+	if (stat(hidden, &top) < 0)
+		return -1;
+	if (snprintf(sub, sizeof(sub), "%s", path) >= (int)sizeof(sub)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *s = sub + strlen(hidden) + 1; (s = strchr(s, '/')) != NULL; *s++ = '/') {
+		*s = '\0';
+		if (mkdir(sub, 0700) == 0) {
+			if (chown(sub, top.st_uid, top.st_gid) < 0)
+				return -1;
+		} else if (errno != EEXIST) {
+			return -1;
+		}
+	}
+	if (x->x_dir) {
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -1;
+	} else if ((fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)) >= 0) {
 		close(fd);
-	return (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH);
+	}
+	return (int)syscall(SYS_move_mount, x->x_tree, "", AT_FDCWD, path,
+	                    MOVE_MOUNT_F_EMPTY_PATH);
 }
 
 static int
@@ -436,6 +474,16 @@ jail_bundle_path(void)
 	return NULL;
 }
 
+/* Whether P, one of the paths to hide, is listed in jail.expose itself. */
+static bool
+hide_exposed(const struct jail_opts *jo, const char *p)
+{
+	for (size_t k = 0; k < jo->jo_nexpose; k++)
+		if (strcmp(jo->jo_expose[k], p) == 0)
+			return true;
+	return false;
+}
+
 /* The mount namespace: daemon sockets hidden, the CA bundle put in place. */
 static int
 mounts(const struct jail_opts *jo, char *why, size_t whysz)
@@ -443,21 +491,23 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 	static const char resolv[] = "# httpjail: every DNS query is answered by its stub\n"
 	                             "nameserver 127.0.0.1\n";
 	struct stat placed[sizeof(bundles) / sizeof(bundles[0])];
-	int trees[16];
-	size_t ntrees = 0, nplaced = 0;
+	struct exposed *xs = calloc(jo->jo_nexpose + 1, sizeof(*xs));   /* never 0 bytes */
+	size_t nplaced = 0;
+	int rc = -1;
 
-	if (place_file("/etc/resolv.conf", resolv, sizeof(resolv) - 1, why, whysz) < 0)
+	if (xs == NULL) {
+		snprintf(why, whysz, "out of memory");
 		return -1;
-	for (size_t i = 0; i < jo->jo_nexpose && ntrees < 16; i++)
-		trees[ntrees++] = expose_clone(jo->jo_expose[i]);
+	}
+	if (place_file("/etc/resolv.conf", resolv, sizeof(resolv) - 1, why, whysz) < 0)
+		goto out;
+	for (size_t i = 0; i < jo->jo_nexpose; i++)
+		xs[i] = expose_clone(jo->jo_expose[i]);
 	for (size_t i = 0; i < jo->jo_nhide; i++) {
 		const char *p = jo->jo_hide[i];
 		struct stat st;
-		bool exposed = false;
 
-		for (size_t k = 0; k < jo->jo_nexpose; k++)
-			exposed = exposed || strcmp(jo->jo_expose[k], p) == 0;
-		if (exposed || lstat(p, &st) < 0)
+		if (hide_exposed(jo, p) || lstat(p, &st) < 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			char opts[64];
@@ -465,29 +515,27 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 			         (unsigned)st.st_gid);
 			if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
 				snprintf(why, whysz, "cannot hide %s: %s", p, strerror(errno));
-				return -1;
+				goto out;
 			}
 		} else if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0) {
 			snprintf(why, whysz, "cannot hide %s: %s", p, strerror(errno));
-			return -1;
+			goto out;
 		}
 	}
-	for (size_t i = 0; i < ntrees; i++) {
-		bool hidden = false;
+	for (size_t i = 0; i < jo->jo_nexpose; i++) {
+		const char *hidden = NULL;
+		/* The innermost hidden directory above it: the tmpfs it is put back in. */
 		for (size_t k = 0; k < jo->jo_nhide; k++)
-			hidden = hidden || (is_under(jo->jo_expose[i], jo->jo_hide[k]) &&
-			                    strcmp(jo->jo_expose[i], jo->jo_hide[k]) != 0);
-		if (trees[i] < 0 || !hidden) {
-			if (trees[i] >= 0)
-				close(trees[i]);
-			continue;
-		}
-		if (expose_place(trees[i], jo->jo_expose[i]) < 0) {
+			if (is_under(jo->jo_expose[i], jo->jo_hide[k]) &&
+			    strcmp(jo->jo_expose[i], jo->jo_hide[k]) != 0 &&
+			    !hide_exposed(jo, jo->jo_hide[k]) &&
+			    (hidden == NULL || strlen(jo->jo_hide[k]) > strlen(hidden)))
+				hidden = jo->jo_hide[k];
+		if (xs[i].x_tree >= 0 && hidden != NULL &&
+		    expose_place(&xs[i], hidden, jo->jo_expose[i]) < 0) {
 			snprintf(why, whysz, "cannot expose %s: %s", jo->jo_expose[i], strerror(errno));
-			close(trees[i]);
-			return -1;
+			goto out;
 		}
-		close(trees[i]);
 	}
 	for (size_t i = 0; jo->jo_bundle != NULL && i < sizeof(bundles) / sizeof(bundles[0]); i++) {
 		struct stat st;
@@ -501,11 +549,17 @@ mounts(const struct jail_opts *jo, char *why, size_t whysz)
 		if (ours)
 			continue;
 		if (place_file(bundles[i], jo->jo_bundle, jo->jo_bundle_len, why, whysz) < 0)
-			return -1;
+			goto out;
 		if (stat(bundles[i], &placed[nplaced]) == 0)
 			nplaced++;
 	}
-	return 0;
+	rc = 0;
+out:
+	for (size_t i = 0; i < jo->jo_nexpose; i++)
+		if (xs[i].x_tree >= 0)
+			close(xs[i].x_tree);
+	free(xs);
+	return rc;
 }
 
 static volatile sig_atomic_t cmd_pid;

@@ -286,15 +286,7 @@ fi
 # ptrace (no CAP_SYS_PTRACE; ptrace needs the capabilities pid 1 has): the socket
 # stays out of reach, and no capability comes back through an exec.
 mkdir -p "$TMP/rt"
-python3 - "$TMP/rt/bus" <<'PY' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(4)
-time.sleep(30)
-PY
-PIDS+=($!)
-for _ in $(seq 50); do [ -S "$TMP/rt/bus" ] && break; sleep 0.1; done
+unix_listen "$TMP/rt/bus"
 jrun "unhide" 0 env XDG_RUNTIME_DIR="$TMP/rt" "${J[@]}" -- sh -c '
 id -u
 umount "$1" 2>/dev/null && echo "umount ok" || echo "umount failed"

@@ -207,17 +207,8 @@ after=$(snapshot)
 
 # Path sockets of the user's daemons are hidden; jail.expose keeps one.
 mkdir -p "$TMP/rt"
-python3 - "$TMP/rt" <<'PY' &
-import socket, sys, time
-for name in ("bus", "agent.sock"):
-    s = socket.socket(socket.AF_UNIX)
-    s.bind(sys.argv[1] + "/" + name)
-    s.listen(4)
-    globals()[name] = s
-time.sleep(30)
-PY
-PIDS+=($!)
-for _ in $(seq 50); do [ -S "$TMP/rt/agent.sock" ] && break; sleep 0.1; done
+unix_listen "$TMP/rt/bus"
+unix_listen "$TMP/rt/agent.sock"
 printf 'jail: {expose: [%s/rt/agent.sock]}\n' "$TMP" > "$TMP/expose.yaml"
 out=$(XDG_RUNTIME_DIR=$TMP/rt "$HTTPJAIL_BIN" -v -c "$TMP/expose.yaml" -r 'allow: x' -- python3 -c "
 import socket, sys
@@ -231,6 +222,73 @@ for p in ('$TMP/rt/bus', '$TMP/rt/agent.sock'):
 expect "a socket in the runtime directory is hidden" "$out" "bus refused"
 expect "jail.expose keeps a socket reachable" "$out" "agent.sock connected"
 expect "-v names what was hidden" "$out" "httpjail: hidden in the jail: $TMP/rt"
+# Deeper: a socket two directories down ($XDG_RUNTIME_DIR/keyring/ssh of GNOME's
+# keyring), a directory with what is in it, each after 16 other entries; what is
+# beside them stays hidden.
+mkdir -p "$TMP/rt/keyring" "$TMP/rt/gnupg/private" "$TMP/rt/other"
+echo kept > "$TMP/rt/gnupg/private/file"
+echo hidden > "$TMP/rt/other/file"
+unix_listen "$TMP/rt/keyring/ssh"
+{
+	echo "jail:"
+	echo "  expose:"
+	for i in $(seq 16); do echo "    - $TMP/rt/absent$i"; done
+	echo "    - $TMP/rt/keyring/ssh"
+	echo "    - $TMP/rt/gnupg/private"
+} > "$TMP/expose2.yaml"
+# deep YAML RUNTIME_DIR HTTPJAIL...: what a jailed command finds there.
+deep() {
+	local yaml=$1 rt=$2
+	shift 2
+	"$@" -c "$yaml" -r 'allow: x' -- sh -c '
+cat "$1/gnupg/private/file"
+cat "$1/other/file" 2>/dev/null || echo "other hidden"
+ls "$1/gnupg"
+"$2" -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1]); print(\"ssh connected\")
+except OSError as e:
+    print(\"ssh refused\", e)" "$1/keyring/ssh"' jailed "$rt" "$SYSPY" 2>&1
+}
+# Python where every user can run it (not a root-only shim earlier in PATH).
+SYSPY=$(PATH=/usr/bin:/bin command -v python3)
+export SYSPY
+want_deep="kept
+other hidden
+private
+ssh connected"
+out=$(XDG_RUNTIME_DIR=$TMP/rt deep "$TMP/expose2.yaml" "$TMP/rt" "$HTTPJAIL_BIN")
+expect_eq "jail.expose: a socket two directories down, a directory, past 16 entries" \
+	"$out" "$want_deep"
+# As --user nobody the runtime directory hidden is /run/user/65534: made here in a
+# mount namespace of the test's own, over a tmpfs on /run. The directories made on
+# the way belong to nobody, as the runtime directory does.
+if real_root && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+	sed "s|$TMP/rt|/run/user/65534|g" "$TMP/expose2.yaml" > "$TMP/expose3.yaml"
+	export -f deep
+	out=$(unshare -m bash -c '
+mount -t tmpfs -o mode=755 none /run || exit 1
+u=/run/user/65534
+mkdir -p $u/keyring $u/gnupg/private $u/other
+echo kept > $u/gnupg/private/file
+echo hidden > $u/other/file
+chown -R 65534:65534 $u && chmod 700 $u
+setpriv --reuid=65534 --regid=65534 --clear-groups "$SYSPY" -c "
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(4)
+time.sleep(20)" $u/keyring/ssh &
+for _ in $(seq 50); do [ -S $u/keyring/ssh ] && break; sleep 0.1; done
+"$@"
+kill %1' sh deep "$TMP/expose3.yaml" /run/user/65534 "$HTTPJAIL_BIN" --user nobody)
+	expect_eq "jail.expose as --user nobody: the same, through directories nobody owns" \
+		"$out" "$want_deep"
+else
+	skip "jail.expose as --user" "run by a user: only root runs the command as another"
+fi
 run "bundle" 0 "${J[@]}" -- sh -c 'tail -c 2000 /etc/ssl/certs/ca-certificates.crt' &&
 	expect_eq "the system CA bundle in the jail ends with the httpjail CA" \
 	"$(tail -c 200 <<<"$OUT")" "$(tail -c 200 "$HOME/.config/httpjail/ca-cert.pem")"

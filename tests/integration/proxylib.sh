@@ -9,6 +9,18 @@ cleanup_pids() {
 }
 trap cleanup_pids EXIT
 
+# unix_listen PATH: a unix socket listening at PATH for 30 s, there when this returns.
+unix_listen() {
+	python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(4)
+time.sleep(30)' "$1" &
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -S "$1" ] && break; sleep 0.1; done
+}
+
 # start_origin NAME [ARGS...]: sets ${NAME}_PORT, logs to $TMP/NAME.log.
 start_origin() {
 	local name=$1
