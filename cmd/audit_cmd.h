@@ -87,6 +87,8 @@ int audit_each(const struct audit_args *, int (*row)(sqlite3_stmt *st, void *arg
  * default) and adds the run's row; NULL with ERR on failure. */
 struct audit *cmd_audit_begin(const struct options *, const struct policy *,
                               struct errbuf *err);
+/* Notes in AU that PO replaced the policy in force, with its digest. */
+void cmd_audit_reload(struct audit *au, const struct policy *po);
 
 int cmd_audit(int argc, char **argv);
 int cmd_audit_suggest(const struct audit_args *);

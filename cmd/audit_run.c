@@ -62,6 +62,15 @@ policy_digest(const struct policy *po, char out[65])
 	sqlite3_free(text);
 }
 
+void
+cmd_audit_reload(struct audit *au, const struct policy *po)
+{
+	char sha[65];
+
+	policy_digest(po, sha);
+	audit_reload(au, sha);
+}
+
 struct audit *
 cmd_audit_begin(const struct options *op, const struct policy *po, struct errbuf *err)
 {

@@ -191,6 +191,8 @@ on_reload(struct policy *fresh, const char *why, void *arg)
 		cmd_error("%s (policy not reloaded)", err.msg);
 		return;
 	}
+	if (rn->rn_audit != NULL)
+		cmd_audit_reload(rn->rn_audit, fresh);
 	if (rn->rn_op->op_verbose >= 0)
 		fprintf(stderr, "httpjail: policy reloaded: %zu rule%s\n", n, n == 1 ? "" : "s");
 	if (fixed != NULL)

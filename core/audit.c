@@ -65,6 +65,14 @@ struct qend {
 	const char *e_outcome;
 };
 
+/* A reload: from the decision of token r_seq on, the policy of digest r_sha. */
+struct qreload {
+	uint64_t r_seq;
+	int64_t  r_first;   /* the rowid of r_seq's row once written; 0 before */
+	char     r_at[32];
+	char     r_sha[65];
+};
+
 /* Rows written while their exchange was still open: seq -> rowid, seq ascending. */
 struct openrow {
 	uint64_t o_seq;
@@ -85,11 +93,15 @@ struct audit {
 	struct qbuf      au_q;
 	struct qend     *au_ends;
 	size_t           au_nends, au_capends;
+	struct qreload  *au_rl;       /* reloads not yet taken by the writer */
+	size_t           au_nrl;
 	/* Writer thread only. */
 	sqlite3_stmt    *au_ins[INSERT_SIZES];        /* of insert_rows_of[i] rows */
 	sqlite3_stmt    *au_upd;
 	struct openrow  *au_open;
 	size_t           au_nopen, au_capopen;
+	struct qreload  *au_wrl;      /* reloads taken, until recorded */
+	size_t           au_nwrl;
 	uint64_t         au_lost;
 	atomic_uint_fast64_t au_updates;
 	char             au_error[300];
@@ -121,6 +133,11 @@ static const char *const migrate_v2[] = {
 	"ALTER TABLE decisions ADD COLUMN requester TEXT",
 	"ALTER TABLE decisions ADD COLUMN outcome TEXT",
 	"CREATE INDEX IF NOT EXISTS decisions_run ON decisions(run_id)",
+	NULL,
+};
+
+static const char *const migrate_v3[] = {
+	"ALTER TABLE runs ADD COLUMN reloads TEXT",
 	NULL,
 };
 
@@ -232,6 +249,8 @@ upgrade(sqlite3 *db, const char *path, struct errbuf *err)
 	if (kind == 0 && exec_all(db, schema_v1) < 0)
 		goto fail;
 	if ((kind == 0 || version < 2) && exec_all(db, migrate_v2) < 0)
+		goto fail;
+	if ((kind == 0 || version < 3) && exec_all(db, migrate_v3) < 0)
 		goto fail;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", AUDIT_SCHEMA_VERSION);
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -355,7 +374,7 @@ db_open(const char *path, const char *uri, int flags, struct errbuf *err)
 		goto fail;
 	}
 	if ((flags & SQLITE_OPEN_READWRITE) == 0) {
-		if (kind == 1 && version == AUDIT_SCHEMA_VERSION)
+		if (kind == 1 && version >= AUDIT_READ_VERSION)
 			return db;
 		errbuf_set(err, "%s: the audit database has an older schema and is read-only here",
 		           path);
@@ -795,6 +814,23 @@ audit_end(struct audit *au, uint64_t token, int status, uint64_t bytes_up,
 	pthread_mutex_unlock(&au->au_mu);
 }
 
+void
+audit_reload(struct audit *au, const char *policy_sha256)
+{
+	struct qreload r = { 0 };
+
+	audit_time(r.r_at, sizeof(r.r_at));
+	snprintf(r.r_sha, sizeof(r.r_sha), "%s", policy_sha256);
+	pthread_mutex_lock(&au->au_mu);
+	r.r_seq = au->au_seq + 1;
+	struct qreload *nr = realloc(au->au_rl, (au->au_nrl + 1) * sizeof(*nr));
+	if (nr != NULL) {
+		au->au_rl = nr;
+		au->au_rl[au->au_nrl++] = r;
+	}
+	pthread_mutex_unlock(&au->au_mu);
+}
+
 uint64_t
 audit_updates(const struct audit *au)
 {
@@ -881,10 +917,60 @@ insert_rows(struct audit *au, const struct qbuf *rows, size_t first, size_t k)
 	last = sqlite3_last_insert_rowid(au->au_db);
 	for (size_t j = 0; j < n; j++) {
 		const struct qrow *q = qbuf_row(rows, first + j);
-		if (!q->q_ended && remember_open(au, q->q_seq, last - (int64_t)(n - 1 - j)) < 0)
+		int64_t rowid = last - (int64_t)(n - 1 - j);
+		if (!q->q_ended && remember_open(au, q->q_seq, rowid) < 0)
+			return -1;
+		for (size_t r = 0; r < au->au_nwrl; r++)
+			if (au->au_wrl[r].r_seq == q->q_seq)
+				au->au_wrl[r].r_first = rowid;
+	}
+	return 0;
+}
+
+/* Appends R to the run's reloads; with FIRST_KNOWN false its first_id is null (no
+ * decision came after it, or its rows were lost). */
+static int
+record_reload(struct audit *au, const struct qreload *r, bool first_known)
+{
+	static const char sql[] =
+		"UPDATE runs SET reloads = json_insert(coalesce(reloads, '[]'), '$[#]',"
+		" json_object('at', ?1, 'policy_sha256', ?2, 'first_id', ?3)) WHERE id = ?4";
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(au->au_db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, r->r_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->r_sha, -1, SQLITE_STATIC);
+	bind_opt_int(st, 3, first_known, r->r_first);
+	sqlite3_bind_int64(st, 4, au->au_run);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Records the reloads whose first row this transaction wrote; with ALL, the others
+ * too. Taken out of the list by forget_reloads() once committed. */
+static int
+record_reloads(struct audit *au, bool all)
+{
+	for (size_t k = 0; k < au->au_nwrl; k++) {
+		const struct qreload *r = &au->au_wrl[k];
+		if ((r->r_first > 0 || all) && record_reload(au, r, r->r_first > 0) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+static void
+forget_reloads(struct audit *au, bool all)
+{
+	size_t keep = 0;
+
+	for (size_t k = 0; k < au->au_nwrl; k++)
+		if (!all && au->au_wrl[k].r_first == 0)
+			au->au_wrl[keep++] = au->au_wrl[k];
+	au->au_nwrl = keep;
 }
 
 static int
@@ -954,9 +1040,11 @@ begin(sqlite3 *db)
 	return -1;
 }
 
-/* Writes ROWS and ENDS in one transaction; on failure counts the rows as lost. */
+/* Writes ROWS, ENDS and the reloads they resolve (with LAST, all) in one transaction;
+ * on failure counts the rows as lost. */
 static void
-write_batch(struct audit *au, const struct qbuf *rows, struct qend *ends, size_t nends)
+write_batch(struct audit *au, const struct qbuf *rows, struct qend *ends, size_t nends,
+            bool last)
 {
 	sqlite3 *db = au->au_db;
 	size_t open_before = au->au_nopen;
@@ -976,6 +1064,8 @@ write_batch(struct audit *au, const struct qbuf *rows, struct qend *ends, size_t
 			if (rowid > 0)
 				rc = update_row(au, rowid, &ends[i]);
 		}
+		if (rc == 0)
+			rc = record_reloads(au, last);
 		for (int i = 0; rc == 0; i++) {
 			int c = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 			if (c == SQLITE_OK)
@@ -984,8 +1074,12 @@ write_batch(struct audit *au, const struct qbuf *rows, struct qend *ends, size_t
 				rc = -1;
 		}
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		forget_reloads(au, last);
 		return;
+	}
+	for (size_t k = 0; k < au->au_nwrl; k++)   /* their first rows are lost */
+		au->au_wrl[k].r_first = 0;
 	pthread_mutex_lock(&au->au_mu);
 	if (au->au_error[0] == '\0')
 		snprintf(au->au_error, sizeof(au->au_error), "%s", sqlite3_errmsg(db));
@@ -1037,6 +1131,21 @@ hold_young(struct audit *au, struct qbuf *taken, const struct timespec *now)
 	au->au_wake = q->b_n + AUDIT_BATCH_ROWS;
 }
 
+/* Under au_mu: the reloads the loop noted go to the writer's list. */
+static void
+take_reloads(struct audit *au)
+{
+	if (au->au_nrl == 0)
+		return;
+	struct qreload *nw = realloc(au->au_wrl, (au->au_nwrl + au->au_nrl) * sizeof(*nw));
+	if (nw == NULL)
+		return;   /* taken at the next batch */
+	memcpy(nw + au->au_nwrl, au->au_rl, au->au_nrl * sizeof(*nw));
+	au->au_wrl = nw;
+	au->au_nwrl += au->au_nrl;
+	au->au_nrl = 0;
+}
+
 static void *
 writer(void *arg)
 {
@@ -1072,14 +1181,15 @@ writer(void *arg)
 		ends = te;
 		capends = tcape;
 		stop = au->au_stop;
+		take_reloads(au);
 		au->au_wake = AUDIT_BATCH_ROWS;
 		if (!stop) {
 			clock_gettime(CLOCK_REALTIME, &until);
 			hold_young(au, &rows, &until);
 		}
 		pthread_mutex_unlock(&au->au_mu);
-		if (rows.b_n > 0 || nends > 0)
-			write_batch(au, &rows, ends, nends);
+		if (rows.b_n > 0 || nends > 0 || (stop && au->au_nwrl > 0))
+			write_batch(au, &rows, ends, nends, stop);
 		qbuf_clear(&rows);
 		if (stop)
 			break;
@@ -1179,6 +1289,8 @@ audit_close(struct audit *au, int exit_code, struct errbuf *err)
 	qbuf_free(&au->au_q);
 	free(au->au_ends);
 	free(au->au_open);
+	free(au->au_rl);
+	free(au->au_wrl);
 	free(au);
 	return rc;
 }

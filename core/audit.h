@@ -14,8 +14,12 @@
 #include "request.h"
 
 /* 1: the columns of SPEC section 7, no application_id. 2: + runs.log_only, hostname,
- * version, lost; decisions.query, requester, outcome; application_id; an index on run_id. */
-#define AUDIT_SCHEMA_VERSION 2
+ * version, lost; decisions.query, requester, outcome; application_id; an index on run_id.
+ * 3: + runs.reloads. */
+#define AUDIT_SCHEMA_VERSION 3
+/* The oldest schema `httpjail audit` reads as it is, when it cannot bring it up to date
+ * (a database of another user): its queries need no column added since. */
+#define AUDIT_READ_VERSION   2
 #define AUDIT_APPLICATION_ID 1212826953  /* PRAGMA application_id: "HJEI" */
 /* A transaction of this many rows is written at once, else what is queued every
  * AUDIT_BATCH_MS. Small batches keep each burst of the writer short: with 2048, a busy
@@ -74,6 +78,9 @@ uint64_t      audit_add(struct audit *, const struct audit_decision *);
 /* The exchange of TOKEN is over: its status (0: none), bytes and how it ended. */
 void          audit_end(struct audit *, uint64_t token, int status, uint64_t bytes_up,
                         uint64_t bytes_down, const char *outcome);
+/* The policy was reloaded; POLICY_SHA256 is the new one's digest. Decisions from the
+ * next one on are its: runs.reloads gets {at, policy_sha256, first_id}. */
+void          audit_reload(struct audit *, const char *policy_sha256);
 /* How many rows were written before their exchange ended and completed later. */
 uint64_t      audit_updates(const struct audit *);
 /*

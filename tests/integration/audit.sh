@@ -43,7 +43,7 @@ expect_eq "the run row" "$(q "SELECT mode, dry_run, exit_code, json_extract(comm
 	json_array_length(policy), length(policy_sha256), ended_at >= started_at FROM runs")" \
 	"weak|0|0|curl|2|64|1"
 expect_eq "WAL mode" "$(q 'PRAGMA journal_mode')" "wal"
-expect_eq "schema version" "$(q 'PRAGMA user_version')" "2"
+expect_eq "schema version" "$(q 'PRAGMA user_version')" "3"
 expect_eq "a new database has 16 KiB pages" "$(q 'PRAGMA page_size')" "16384"
 
 # SIGTERM in the middle of a load: every request the client saw answered is a row.
@@ -142,7 +142,7 @@ bad "foreign database" "foreign.db: not an httpjail audit database" \
 expect_eq "a foreign database is left as it was" "$(sha256sum < "$TMP/foreign.db")" "$before"
 sqlite3 "$TMP/newer.db" "$(sqlite3 "$TMP/load.db" .schema | grep -v sqlite_sequence)
 	PRAGMA application_id = 1212826953; PRAGMA user_version = 9;"
-bad "newer schema" "newer.db: audit schema 9 is newer than this httpjail's (2)" \
+bad "newer schema" "newer.db: audit schema 9 is newer than this httpjail's (3)" \
 	"${J[@]}" --audit-db "$TMP/newer.db"
 mkdir -p "$TMP/ro"
 if unshare -m true 2>/dev/null; then
@@ -200,12 +200,14 @@ INSERT INTO decisions(run_id, ts, kind, method, scheme, host, port, path, url, v
 PRAGMA user_version = 1;
 S
 run "v1 database" 0 "${J[@]}" --audit-db "$DB" -- curl -s -o /dev/null "http://a.test:$OP/echo?v2"
-expect_eq "migrated to schema 2" "$(q 'PRAGMA user_version'),$(q 'PRAGMA application_id')" "2,1212826953"
+expect_eq "migrated to schema 3" "$(q 'PRAGMA user_version'),$(q 'PRAGMA application_id')" "3,1212826953"
 expect_eq "the old rows are kept" \
 	"$(q "SELECT host, rule_source, status FROM decisions WHERE run_id = 1")" \
 	"registry.npmjs.org|rules.yaml:3|200"
 expect_eq "new rows go next to them, with the new columns" \
 	"$(q "SELECT run_id, query, outcome FROM decisions WHERE id = 2")" "2|v2|ok"
+expect_eq "runs have the column of schema 3, empty without a reload" \
+	"$(q "SELECT count(*) FROM runs WHERE reloads IS NULL")" "2"
 
 # suggest: a policy that compiles, allows again exactly what the run did, and nothing
 # else; replay: exactly the decisions whose verdict a new policy changes.

@@ -309,6 +309,13 @@ if real_root && command -v setpriv >/dev/null; then
 		[ ! -e "$TMP/theirs/a.db-shm" ] && pass "another user's database: nothing made beside it" ||
 			fail "another user's database: nothing made beside it" "$(ls "$TMP/theirs")"
 	fi
+	# Written by an older httpjail (schema 2): read as it is, not brought up to date.
+	cp "$DB" "$TMP/theirs/old.db" && chmod 644 "$TMP/theirs/old.db" &&
+		sqlite3 "$TMP/theirs/old.db" "ALTER TABLE runs DROP COLUMN reloads; PRAGMA user_version = 2"
+	run "another user's database of schema 2" 0 "${NB[@]}" "$J" audit \
+		--audit-db "$TMP/theirs/old.db" --run all --format csv &&
+		expect_eq "another user's database of schema 2: read as it is" \
+		"$OUT,$(sqlite3 "$TMP/theirs/old.db" 'PRAGMA user_version')" "$mine,2"
 	# While a -wal file says a run may have it open, it is not read that way.
 	: > "$TMP/theirs/a.db-wal"
 	err_case "another user's database in use" 125 "httpjail: $TMP/theirs/a.db: cannot read the audit database while $TMP/theirs/a.db-wal exists (a run may have it open) without write access to its directory" \

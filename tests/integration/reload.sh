@@ -139,6 +139,18 @@ stop_proxy
 expect_eq "reload: the slow decision is recorded with the rule it matched" \
 	"$(sqlite3 "$TMP/a.db" "SELECT rule_text FROM decisions WHERE query = 'slow' ORDER BY id LIMIT 1")" \
 	"allow pattern='slow' sh='sleep 3'"
+# The run's row lists each reload: when, the new policy's digest, its first decision.
+expect_eq "reload: runs.reloads has every reload" \
+	"$(sqlite3 "$TMP/a.db" "SELECT json_array_length(reloads) FROM runs")" \
+	"$(grep -c 'policy reloaded' "$TMP/proxy.err")"
+expect_eq "reload: runs.reloads: the last reload's first decision is the one after it" \
+	"$(sqlite3 "$TMP/a.db" "SELECT json_extract(reloads, '\$[#-1].first_id') FROM runs")" \
+	"$(sqlite3 "$TMP/a.db" "SELECT max(id) FROM decisions WHERE query = 'one'")"
+"$HTTPJAIL_BIN" --weak -c p.yaml --audit-db "$TMP/b.db" -- true 2>/dev/null
+sha_b=$(sqlite3 "$TMP/b.db" "SELECT policy_sha256 FROM runs")
+expect_eq "reload: runs.reloads: the last reload's digest is its policy's" \
+	"$(sqlite3 "$TMP/a.db" "SELECT json_extract(reloads, '\$[#-1].policy_sha256') FROM runs"),${#sha_b}" \
+	"$sha_b,64"
 
 # A policy from a pipe cannot be read again: read again it would be empty, a policy that
 # denies everything. SIGHUP says so and keeps it.

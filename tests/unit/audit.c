@@ -1,7 +1,8 @@
 /* Unit tests of the audit writer: rows the writer takes while their exchanges are still
  * open get their ends later, each on its own row, whatever its place in a multi-row
  * INSERT; rows that ended before are written whole; under a steady load, rows whose
- * exchanges end within AUDIT_HOLD_MS are written whole too, not inserted and updated. */
+ * exchanges end within AUDIT_HOLD_MS are written whole too, not inserted and updated;
+ * reloads point at the first decision after them. */
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -106,6 +107,34 @@ check_load(const char *path)
 	sqlite3_close(db);
 }
 
+/* Reloads: the first with rows after it points at the first of them; the last, with
+ * none, at null. The first is noted while rows before it are still queued. */
+static void
+check_reloads(const char *path)
+{
+	struct errbuf err;
+	struct audit *au = open_audit(path);
+	sqlite3 *db;
+
+	for (int i = 0; i < 5; i++)
+		audit_end(au, add(au, i), 200, 0, 0, "ok");
+	audit_reload(au, "aa");
+	for (int i = 5; i < 8; i++)
+		audit_end(au, add(au, i), 200, 0, 0, "ok");
+	audit_reload(au, "bb");
+	CHECK(audit_close(au, 0, &err) == 0);
+	CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	CHECK(count(db, "SELECT json_array_length(reloads) FROM runs") == 2);
+	CHECK(count(db, "SELECT count(*) FROM runs, decisions WHERE path = '/5' AND"
+	                " json_extract(reloads, '$[0].first_id') = decisions.id AND"
+	                " json_extract(reloads, '$[0].policy_sha256') = 'aa'") == 1);
+	CHECK(count(db, "SELECT count(*) FROM runs WHERE"
+	                " json_type(reloads, '$[1].first_id') = 'null' AND"
+	                " json_extract(reloads, '$[1].policy_sha256') = 'bb' AND"
+	                " json_extract(reloads, '$[1].at') >= json_extract(reloads, '$[0].at')") == 1);
+	sqlite3_close(db);
+}
+
 static void
 remove_db(const char *path)
 {
@@ -158,6 +187,9 @@ main(void)
 	remove_db(path);
 	snprintf(path, sizeof(path), "%s/load.db", dir);
 	check_load(path);
+	remove_db(path);
+	snprintf(path, sizeof(path), "%s/reloads.db", dir);
+	check_reloads(path);
 	remove_db(path);
 	rmdir(dir);
 	return unit_done("unit/audit");
