@@ -1,9 +1,9 @@
 #!/bin/bash
 # bench/proxy.sh: requests per second and latency through httpjail --server against
 # direct, with wrk and an nginx origin serving 1 KiB on loopback, keep-alive; the audit
-# database's cost as the median of alternating on/off pairs; then RSS with 1,000 idle
-# kept-alive client connections. Runs in a network namespace of its own that has only
-# lo. Usage: HTTPJAIL_BIN=./httpjail tests/bench/proxy.sh
+# database's cost and httpjail against direct as medians of alternating pairs; then RSS
+# with 1,000 idle kept-alive client connections. Runs in a network namespace of its own
+# that has only lo. Usage: HTTPJAIL_BIN=./httpjail tests/bench/proxy.sh
 set -u
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -78,10 +78,29 @@ for setup in small big small-noaudit; do
 	echo "| $label | $rps | $ratio | $p50 | $p99 | proxy CPU ${us} us/request (audit thread included); peak RSS ${rss} KiB; audit rows $rows; check: allowed $code, denied $deny $errs |"
 done
 
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 # Audit on against --no-audit in alternating pairs, each pair back to back: one pair
 # moves by more than the 5% the audit may cost on a 2-core machine, the median of
-# several does not as much. BENCH_AB_PAIRS=0 skips it.
+# several does not as much. The same for httpjail against direct, whose one run above
+# is a sample of a machine that drifts. BENCH_AB_PAIRS=0 skips both.
 PAIRS=${BENCH_AB_PAIRS:-5}
+if [ "$PAIRS" -gt 0 ]; then
+	echo
+	echo "| pair | direct req/s | httpjail req/s (1 rule) | httpjail / direct |"
+	echo "|---|---|---|---|"
+	for i in $(seq "$PAIRS"); do
+		read -r dp_direct _ <<<"$(measure http://127.0.0.1:18080/small)"
+		start_proxy "$T/small.yaml" --audit-db "$T/dp$i.db"
+		read -r dp_proxy _ <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+		stop_proxy
+		ratio=$(awk -v a="$dp_proxy" -v b="$dp_direct" 'BEGIN { printf "%.3f", a / b }')
+		echo "$ratio" >> "$T/dp.ratios"
+		echo "| $i | $dp_direct | $dp_proxy | $ratio |"
+	done
+	echo
+	echo "httpjail / direct, median of $PAIRS pairs: $(median < "$T/dp.ratios") (target >= 0.60)"
+fi
 if [ "$PAIRS" -gt 0 ]; then
 	echo
 	echo "| pair | audit on req/s | --no-audit req/s | on / off |"
@@ -100,8 +119,7 @@ if [ "$PAIRS" -gt 0 ]; then
 		echo "| $i | $ab_on | $ab_off | $ratio |"
 	done
 	echo
-	echo "audit on / --no-audit, median of $PAIRS pairs: $(sort -n "$T/ab.ratios" |
-		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }') (target >= 0.95)"
+	echo "audit on / --no-audit, median of $PAIRS pairs: $(median < "$T/ab.ratios") (target >= 0.95)"
 fi
 
 # 1,000 idle kept-alive connections, each after one request.
