@@ -642,6 +642,10 @@ audit_open(const char *path, uid_t owner, gid_t group, const struct audit_run *a
 	 * SQLite's default 2 MB cache took a busy proxy from 12 to 19.5 MB of RSS, and
 	 * bench_audit wrote 3% fewer rows a second with it. */
 	sqlite3_exec(au->au_db, "PRAGMA cache_size = -256", NULL, NULL, NULL);
+	/* A checkpoint copies the WAL into the database in one go, on the writer: of 2 MB
+	 * (128 pages) rather than SQLite's 16 MB, a busy proxy's p99 was lower in each of
+	 * 8 alternating pairs (1.25 ms against 1.36 ms, medians; 0.92 with no audit). */
+	sqlite3_exec(au->au_db, "PRAGMA wal_autocheckpoint = 128", NULL, NULL, NULL);
 	if ((fresh || owner != (uid_t)-1) && give_files(path, owner, group, err) < 0)
 		goto fail;
 	pthread_mutex_init(&au->au_mu, NULL);
