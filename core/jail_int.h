@@ -1,4 +1,5 @@
-/* jail_int: what jail.c and jailfs.c share. Nothing outside the jail modules includes it. */
+/* jail_int: what jail.c and jailfs.c share. Nothing outside the jail modules
+ * includes it. */
 #ifndef HTTPJAIL_JAIL_INT_H
 #define HTTPJAIL_JAIL_INT_H
 

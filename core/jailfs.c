@@ -59,7 +59,8 @@ expose_clone(const char *path)
 	if (stat(path, &st) < 0)
 		return x;
 	x.x_dir = S_ISDIR(st.st_mode);
-	x.x_tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	x.x_tree = (int)syscall(SYS_open_tree, AT_FDCWD, path,
+	                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	return x;
 }
 
