@@ -85,41 +85,37 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 # several does not as much. The same for httpjail against direct, whose one run above
 # is a sample of a machine that drifts. BENCH_AB_PAIRS=0 skips both.
 PAIRS=${BENCH_AB_PAIRS:-5}
-if [ "$PAIRS" -gt 0 ]; then
+# Each sets RPS to the req/s of one run; N names the pair.
+direct_run() { read -r RPS _ <<<"$(measure http://127.0.0.1:18080/small)"; }
+proxy_run() { # proxy_run N [ARGS...]
+	start_proxy "$T/small.yaml" --audit-db "$T/pair$1${2:-}.db" "${@:2}"
+	read -r RPS _ <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+	stop_proxy
+}
+noaudit_run() { proxy_run "$1" --no-audit; }
+# ab_pairs TITLE NAME_A NAME_B RUN_A RUN_B TARGET: PAIRS alternating runs of RUN_A and
+# RUN_B, the ratio A / B of each pair, and their median.
+ab_pairs() {
+	local a b ratio
 	echo
-	echo "| pair | direct req/s | httpjail req/s (1 rule) | httpjail / direct |"
+	echo "| pair | $2 req/s | $3 req/s | $1 |"
 	echo "|---|---|---|---|"
+	: > "$T/pair.ratios"
 	for i in $(seq "$PAIRS"); do
-		read -r dp_direct _ <<<"$(measure http://127.0.0.1:18080/small)"
-		start_proxy "$T/small.yaml" --audit-db "$T/dp$i.db"
-		read -r dp_proxy _ <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
-		stop_proxy
-		ratio=$(awk -v a="$dp_proxy" -v b="$dp_direct" 'BEGIN { printf "%.3f", a / b }')
-		echo "$ratio" >> "$T/dp.ratios"
-		echo "| $i | $dp_direct | $dp_proxy | $ratio |"
+		"$4" "$i"
+		a=$RPS
+		"$5" "$i"
+		b=$RPS
+		ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
+		echo "$ratio" >> "$T/pair.ratios"
+		echo "| $i | $a | $b | $ratio |"
 	done
 	echo
-	echo "httpjail / direct, median of $PAIRS pairs: $(median < "$T/dp.ratios") (target >= 0.60)"
-fi
+	echo "$1, median of $PAIRS pairs: $(median < "$T/pair.ratios") (target >= $6)"
+}
 if [ "$PAIRS" -gt 0 ]; then
-	echo
-	echo "| pair | audit on req/s | --no-audit req/s | on / off |"
-	echo "|---|---|---|---|"
-	for i in $(seq "$PAIRS"); do
-		for mode in on off; do
-			extra=()
-			[ $mode = off ] && extra=(--no-audit)
-			start_proxy "$T/small.yaml" --audit-db "$T/ab$i.db" "${extra[@]}"
-			read -r ab_rps _ <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
-			stop_proxy
-			eval "ab_$mode=\$ab_rps"
-		done
-		ratio=$(awk -v a="$ab_on" -v b="$ab_off" 'BEGIN { printf "%.3f", a / b }')
-		echo "$ratio" >> "$T/ab.ratios"
-		echo "| $i | $ab_on | $ab_off | $ratio |"
-	done
-	echo
-	echo "audit on / --no-audit, median of $PAIRS pairs: $(median < "$T/ab.ratios") (target >= 0.95)"
+	ab_pairs "httpjail / direct" "httpjail (1 rule)" "direct" proxy_run direct_run 0.60
+	ab_pairs "audit on / --no-audit" "audit on" "--no-audit" proxy_run noaudit_run 0.95
 fi
 
 # 1,000 idle kept-alive connections, each after one request.
