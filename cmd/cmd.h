@@ -50,6 +50,11 @@ struct hook_result;
 int cmd_decide(const struct policy *po, struct policy_scratch *sc, struct hook_runner **hr,
                const struct request *rq, struct decision *dc, struct hook_result *res);
 
+struct proxy_pin;
+/* Parses --resolve's HOST:PORT:ADDR into PP, whose host then points into HOST (of
+ * HOSTSZ bytes, made lower case); -1 after saying what is wrong. */
+int cmd_pin_parse(const char *s, struct proxy_pin *pp, char *host, size_t hostsz);
+
 int cmd_check(const struct options *);
 int cmd_test(const struct options *);
 int cmd_server(const struct options *);

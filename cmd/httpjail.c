@@ -10,6 +10,7 @@
 #include "audit_cmd.h"
 #include "cmd.h"
 #include "log.h"
+#include "proxy.h"
 #include "version.h"
 
 #ifndef HTTPJAIL_DATADIR
@@ -232,10 +233,17 @@ parse(int argc, char **argv, struct options *op, bool *test)
 			if (cmd_push(&op->op_ca_files, &op->op_nca_files, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
-		case OPT_RESOLVE:
+		case OPT_RESOLVE: {
+			/* Checked here too, so that --test and check do not take a typo. */
+			struct proxy_pin pp;
+			char host[256];
+
+			if (cmd_pin_parse(optarg, &pp, host, sizeof(host)) < 0)
+				return EXIT_USAGE;
 			if (cmd_push(&op->op_resolve, &op->op_nresolve, optarg) < 0)
 				return EXIT_INTERNAL;
 			break;
+		}
 		case OPT_TIMEOUT: {
 			char *end;
 			op->op_timeout = strtod(optarg, &end);

@@ -233,7 +233,35 @@ run_go(struct run *rn)
 	return 0;
 }
 
-/* --resolve HOST:PORT:ADDR, as curl takes it. */
+int
+cmd_pin_parse(const char *s, struct proxy_pin *pp, char *host, size_t hostsz)
+{
+	const char *c1 = strchr(s, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	char *end;
+	unsigned long port;
+	socklen_t len;
+
+	if (c1 == NULL || c2 == NULL || c1 == s || (size_t)(c1 - s) >= hostsz) {
+		cmd_error("--resolve '%s': expected HOST:PORT:ADDR", s);
+		return -1;
+	}
+	port = strtoul(c1 + 1, &end, 10);
+	if (end != c2 || port == 0 || port > 65535) {
+		cmd_error("--resolve '%s': bad port", s);
+		return -1;
+	}
+	for (size_t k = 0; k < (size_t)(c1 - s); k++)
+		host[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
+	host[c1 - s] = '\0';
+	if (addr_parse(c2 + 1, (uint16_t)port, &pp->pp_addr, &len) < 0) {
+		cmd_error("--resolve '%s': '%s' is not an IP address", s, c2 + 1);
+		return -1;
+	}
+	pp->pp_host = host;
+	pp->pp_port = (uint16_t)port;
+	return 0;
+}
+
 static int
 parse_pins(struct run *rn)
 {
@@ -245,34 +273,15 @@ parse_pins(struct run *rn)
 		return -1;
 	}
 	for (size_t i = 0; i < op->op_nresolve; i++) {
-		const char *s = op->op_resolve[i], *c1 = strchr(s, ':'), *c2;
 		struct proxy_pin *pp = &rn->rn_pins[i];
-		char host[256], *end;
-		unsigned long port;
-		socklen_t len;
+		char host[256];
 
-		c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (c1 == NULL || c2 == NULL || c1 == s || (size_t)(c1 - s) >= sizeof(host)) {
-			cmd_error("--resolve '%s': expected HOST:PORT:ADDR", s);
+		if (cmd_pin_parse(op->op_resolve[i], pp, host, sizeof(host)) < 0)
 			return -1;
-		}
-		port = strtoul(c1 + 1, &end, 10);
-		if (end != c2 || port == 0 || port > 65535) {
-			cmd_error("--resolve '%s': bad port", s);
-			return -1;
-		}
-		for (size_t k = 0; k < (size_t)(c1 - s); k++)
-			host[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
-		host[c1 - s] = '\0';
-		if (addr_parse(c2 + 1, (uint16_t)port, &pp->pp_addr, &len) < 0) {
-			cmd_error("--resolve '%s': '%s' is not an IP address", s, c2 + 1);
-			return -1;
-		}
 		if ((pp->pp_host = strdup(host)) == NULL) {
 			cmd_error("out of memory");
 			return -1;
 		}
-		pp->pp_port = (uint16_t)port;
 		rn->rn_npins++;
 	}
 	return 0;

@@ -189,5 +189,9 @@ err_case "timeout with server" "httpjail: --timeout limits a command; --server r
 	"$J" --server --timeout 3 -r 'allow: x'
 err_case "bad resolve" "httpjail: --resolve 'a.test:80': expected HOST:PORT:ADDR" \
 	"$J" --weak --resolve a.test:80 -r 'allow: x' -- true
+err_case "bad resolve with --test" "httpjail: --resolve 'a.test:80:nowhere': 'nowhere' is not an IP address" \
+	"$J" --resolve a.test:80:nowhere -r 'allow: x' --test http://a.test/
+err_case "bad resolve with check" "httpjail: --resolve 'a.test:0:127.0.0.1': bad port" \
+	"$J" check --resolve a.test:0:127.0.0.1 -r 'allow: x'
 err_case "bad timeout" "httpjail: --timeout 'soon': expected a number of seconds" \
 	"$J" --weak --timeout soon -r 'allow: x' -- true
