@@ -43,11 +43,24 @@ wait_proxy() {
 	return 1
 }
 
-# measure [WRK ARGS...] URL: prints "req/s p50 p99 errors" of one wrk run of DUR seconds
-# over BENCH_CONNS (32) connections.
+# busy_ticks: clock ticks all CPUs spent busy so far (user, nice, system, irq, softirq).
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+# measure [WRK ARGS...] URL: prints "req/s p50 p99 cpu errors" of one wrk run of DUR
+# seconds over BENCH_CONNS (32) connections. cpu is what the whole machine spent per
+# request and how busy its cores were ("15.9us@88%"): while every core is busy, the
+# ratio of two runs' cpu bounds the ratio of their req/s.
 measure() {
-	local out
+	local out b0 b1 w0 w1 rps
+	b0=$(busy_ticks)
+	w0=$(date +%s%N)
 	out=$(timeout $((DUR + 10)) wrk -t1 -c"${BENCH_CONNS:-32}" -d"${DUR}s" --latency "$@" 2>&1)
-	echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "50%" {print $2}' <<<"$out")" \
-		"$(awk '$1 == "99%" {print $2}' <<<"$out") $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')"
+	b1=$(busy_ticks)
+	w1=$(date +%s%N)
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	echo "$rps $(awk '$1 == "50%" {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out")" \
+		"$(awk -v t=$((b1 - b0)) -v hz="$(getconf CLK_TCK)" -v r="${rps:-0}" -v d="$DUR" \
+			-v w=$((w1 - w0)) -v n="$(nproc)" 'BEGIN { u = r > 0 ? t / hz * 1e6 / (r * d) : 0
+			printf "%.1fus@%d%%", u, 100 * t / hz / (w / 1e9 * n) }')" \
+		"$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')"
 }

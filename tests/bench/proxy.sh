@@ -46,11 +46,10 @@ sleep 0.5
 curl -s -o /dev/null -w '' http://127.0.0.1:18080/small || { echo "nginx did not start"; exit 1; }
 
 
-echo "| setup | req/s | ratio to direct | p50 | p99 | notes |"
-echo "|---|---|---|---|---|---|"
-read -r d50 d99 <<<""
-read -r drps d50 d99 derr <<<"$(measure http://127.0.0.1:18080/small)"
-echo "| direct (nginx, 1 KiB, keep-alive, ${BENCH_CONNS:-32} conns) | $drps | 1.00 | $d50 | $d99 | $derr |"
+echo "| setup | req/s | ratio to direct | p50 | p99 | machine CPU/req, cores busy | notes |"
+echo "|---|---|---|---|---|---|---|"
+read -r drps d50 d99 dcpu derr <<<"$(measure http://127.0.0.1:18080/small)"
+echo "| direct (nginx, 1 KiB, keep-alive, ${BENCH_CONNS:-32} conns) | $drps | 1.00 | $d50 | $d99 | $dcpu | $derr |"
 # The audit database is on (the default) except in the --no-audit row.
 for setup in small big small-noaudit; do
 	pol=${setup%-noaudit}
@@ -60,7 +59,8 @@ for setup in small big small-noaudit; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/small)
 	deny=$(curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:13140 http://origin.test:18080/other)
 	cpu0=$(awk '{print $14 + $15}' /proc/$PROXY_PID/stat)
-	read -r rps p50 p99 errs <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+	read -r rps p50 p99 cpu errs <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+	[ "$setup" = small ] && small_cpu=$cpu
 	cpu1=$(awk '{print $14 + $15}' /proc/$PROXY_PID/stat)
 	# CPU the proxy spent per request: steadier than req/s on a shared machine.
 	us=$(awk -v c=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v r="$rps" -v d="$DUR" \
@@ -75,8 +75,14 @@ for setup in small big small-noaudit; do
 	stop_proxy
 	rows=-
 	[ -e "$T/$setup.db" ] && rows=$(sqlite3 "$T/$setup.db" 'SELECT count(*) FROM decisions')
-	echo "| $label | $rps | $ratio | $p50 | $p99 | proxy CPU ${us} us/request (audit thread included); peak RSS ${rss} KiB; audit rows $rows; check: allowed $code, denied $deny $errs |"
+	echo "| $label | $rps | $ratio | $p50 | $p99 | $cpu | proxy CPU ${us} us/request (audit thread included); peak RSS ${rss} KiB; audit rows $rows; check: allowed $code, denied $deny $errs |"
 done
+# req/s = cores x the share of them busy / machine CPU per request: at an equal share
+# busy, the ratio of CPU per request is the ratio of req/s a proxy can reach here.
+echo
+echo "Machine CPU per request: direct ${dcpu%@*}, httpjail (1 rule) ${small_cpu%@*}; cores busy" \
+	"${dcpu#*@} and ${small_cpu#*@}. As busy as direct, httpjail / direct would be" \
+	"$(awk -v d="${dcpu%us@*}" -v p="${small_cpu%us@*}" 'BEGIN { printf "%.2f", (p > 0 ? d / p : 0) }')."
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -85,33 +91,39 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 # several does not as much. The same for httpjail against direct, whose one run above
 # is a sample of a machine that drifts. BENCH_AB_PAIRS=0 skips both.
 PAIRS=${BENCH_AB_PAIRS:-5}
-# Each sets RPS to the req/s of one run; N names the pair.
-direct_run() { read -r RPS _ <<<"$(measure http://127.0.0.1:18080/small)"; }
+# Each sets RPS to the req/s of one run and CPU to the machine's us per request; N names
+# the pair.
+direct_run() { read -r RPS _ _ CPU _ <<<"$(measure http://127.0.0.1:18080/small)"; }
 proxy_run() { # proxy_run N [ARGS...]
 	start_proxy "$T/small.yaml" --audit-db "$T/pair$1${2:-}.db" "${@:2}"
-	read -r RPS _ <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
+	read -r RPS _ _ CPU _ <<<"$(measure -s "$T/proxy.lua" http://127.0.0.1:13140)"
 	stop_proxy
 }
 noaudit_run() { proxy_run "$1" --no-audit; }
 # ab_pairs TITLE NAME_A NAME_B RUN_A RUN_B TARGET: PAIRS alternating runs of RUN_A and
-# RUN_B, the ratio A / B of each pair, and their median.
+# RUN_B, the ratio A / B of each pair and their median; and the same of B's machine CPU
+# per request over A's, the ratio the CPU allows at an equal share of the cores busy.
 ab_pairs() {
-	local a b ratio
+	local a b ca cb ratio cratio
 	echo
-	echo "| pair | $2 req/s | $3 req/s | $1 |"
-	echo "|---|---|---|---|"
+	echo "| pair | $2 req/s | $3 req/s | $1 | machine CPU/req, $2 | $3 | B / A |"
+	echo "|---|---|---|---|---|---|---|"
 	: > "$T/pair.ratios"
+	: > "$T/pair.cratios"
 	for i in $(seq "$PAIRS"); do
 		"$4" "$i"
-		a=$RPS
+		a=$RPS ca=$CPU
 		"$5" "$i"
-		b=$RPS
+		b=$RPS cb=$CPU
 		ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
+		cratio=$(awk -v a="${ca%us@*}" -v b="${cb%us@*}" 'BEGIN { printf "%.3f", b / a }')
 		echo "$ratio" >> "$T/pair.ratios"
-		echo "| $i | $a | $b | $ratio |"
+		echo "$cratio" >> "$T/pair.cratios"
+		echo "| $i | $a | $b | $ratio | $ca | $cb | $cratio |"
 	done
 	echo
-	echo "$1, median of $PAIRS pairs: $(median < "$T/pair.ratios") (target >= $6)"
+	echo "$1, median of $PAIRS pairs: $(median < "$T/pair.ratios") (target >= $6);" \
+		"by machine CPU per request: $(median < "$T/pair.cratios")"
 }
 if [ "$PAIRS" -gt 0 ]; then
 	ab_pairs "httpjail / direct" "httpjail (1 rule)" "direct" proxy_run direct_run 0.60

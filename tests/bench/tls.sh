@@ -70,9 +70,9 @@ echo "|---|---|---|---|---|---|"
 for conn in keep-alive close; do
 	hdr=()
 	[ $conn = close ] && hdr=(-H 'Connection: close')
-	read -r drps d50 d99 derr <<<"$(measure "${hdr[@]}" https://127.0.0.1:18443/small)"
+	read -r drps d50 d99 _ derr <<<"$(measure "${hdr[@]}" https://127.0.0.1:18443/small)"
 	cpu0=$(awk '{print $14 + $15}' /proc/$PROXY_PID/stat)
-	read -r rps p50 p99 errs <<<"$(measure "${hdr[@]}" https://origin.test:18443/small)"
+	read -r rps p50 p99 _ errs <<<"$(measure "${hdr[@]}" https://origin.test:18443/small)"
 	cpu1=$(awk '{print $14 + $15}' /proc/$PROXY_PID/stat)
 	us=$(awk -v c=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v r="$rps" -v d="$DUR" \
 		'BEGIN { printf "%.1f", c / hz * 1e6 / (r * d) }')
