@@ -86,11 +86,12 @@ echo "Machine CPU per request: direct ${dcpu%@*}, httpjail (1 rule) ${small_cpu%
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# Audit on against --no-audit in alternating pairs, each pair back to back: one pair
-# moves by more than the 5% the audit may cost on a 2-core machine, the median of
-# several does not as much. The same for httpjail against direct, whose one run above
-# is a sample of a machine that drifts. BENCH_AB_PAIRS=0 skips both.
-PAIRS=${BENCH_AB_PAIRS:-5}
+# Audit on against --no-audit in pairs, each pair back to back: one pair moves by more
+# than the 5% the audit may cost on a 2-core machine, the median of several does not as
+# much. Every other pair runs B first, so that a machine drifting one way during the
+# run favours neither. The same for httpjail against direct, whose one run above is a
+# sample of a machine that drifts. BENCH_AB_PAIRS=0 skips both.
+PAIRS=${BENCH_AB_PAIRS:-7}
 # Each sets RPS to the req/s of one run and CPU to the machine's us per request; N names
 # the pair.
 direct_run() { read -r RPS _ _ CPU _ <<<"$(measure http://127.0.0.1:18080/small)"; }
@@ -100,9 +101,10 @@ proxy_run() { # proxy_run N [ARGS...]
 	stop_proxy
 }
 noaudit_run() { proxy_run "$1" --no-audit; }
-# ab_pairs TITLE NAME_A NAME_B RUN_A RUN_B TARGET: PAIRS alternating runs of RUN_A and
-# RUN_B, the ratio A / B of each pair and their median; and the same of B's machine CPU
-# per request over A's, the ratio the CPU allows at an equal share of the cores busy.
+# ab_pairs TITLE NAME_A NAME_B RUN_A RUN_B TARGET: PAIRS pairs of runs of RUN_A and
+# RUN_B, A first in odd pairs and B first in even ones, the ratio A / B of each pair and
+# their median; and the same of B's machine CPU per request over A's, the ratio the CPU
+# allows at an equal share of the cores busy.
 ab_pairs() {
 	local a b ca cb ratio cratio
 	echo
@@ -111,10 +113,17 @@ ab_pairs() {
 	: > "$T/pair.ratios"
 	: > "$T/pair.cratios"
 	for i in $(seq "$PAIRS"); do
-		"$4" "$i"
-		a=$RPS ca=$CPU
-		"$5" "$i"
-		b=$RPS cb=$CPU
+		if [ $((i % 2)) = 1 ]; then
+			"$4" "$i"
+			a=$RPS ca=$CPU
+			"$5" "$i"
+			b=$RPS cb=$CPU
+		else
+			"$5" "$i"
+			b=$RPS cb=$CPU
+			"$4" "$i"
+			a=$RPS ca=$CPU
+		fi
 		ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
 		cratio=$(awk -v a="${ca%us@*}" -v b="${cb%us@*}" 'BEGIN { printf "%.3f", b / a }')
 		echo "$ratio" >> "$T/pair.ratios"
