@@ -1242,6 +1242,8 @@ audit_start(struct audit *au, struct errbuf *err)
 		errbuf_set(err, "cannot start the audit writer: %s", strerror(e));
 		return -1;
 	}
+	/* So that top -H, perf and make bench can tell its CPU from the loop's. */
+	pthread_setname_np(au->au_thread, "httpjail-audit");
 	au->au_started = true;
 	return 0;
 }

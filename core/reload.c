@@ -201,9 +201,10 @@ snap_copy(struct snap *out, const struct snap *sp)
 	return 0;
 }
 
-/* Threads of ours take no signals: the loop's thread waits for them. */
+/* Threads of ours take no signals: the loop's thread waits for them. NAME is what
+ * top -H and perf show. */
 static int
-thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
 {
 	sigset_t all, old;
 	int e;
@@ -212,6 +213,8 @@ thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	e = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e == 0)
+		pthread_setname_np(*t, name);
 	return e;
 }
 
@@ -252,7 +255,7 @@ start(struct reload *rl, struct snap *before, bool look)
 	rl->rl_after = (struct snap){ 0 };
 	rl->rl_err.msg[0] = '\0';
 	pthread_mutex_lock(&rl->rl_mu);
-	rl->rl_busy = thread_start(&rl->rl_thread, compile_thread, rl) == 0;
+	rl->rl_busy = thread_start(&rl->rl_thread, compile_thread, rl, "httpjail-reload") == 0;
 	pthread_mutex_unlock(&rl->rl_mu);
 	if (!rl->rl_busy) {
 		snap_free(&rl->rl_before);
@@ -407,7 +410,7 @@ reload_new(struct ev_loop *loop, const struct policy_src *src, const struct poli
 	ev_unref(loop);
 	ev_unref(loop);
 	if (watch && rl->rl_watch.sp_n > 0 &&
-	    thread_start(&rl->rl_watcher, watch_thread, rl) != 0) {
+	    thread_start(&rl->rl_watcher, watch_thread, rl, "httpjail-watch") != 0) {
 		reload_free(rl);
 		errbuf_set(err, "cannot start a thread to watch the policy files");
 		return NULL;

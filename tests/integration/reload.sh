@@ -39,6 +39,10 @@ policy p.yaml one
 start_proxy -c p.yaml --resolve "a.test:$OP:127.0.0.1" --audit-db "$TMP/a.db"
 expect_eq "reload: before, the first policy allows one" "$(code one)" "200"
 expect_eq "reload: before, the first policy denies two" "$(code two)" "403"
+# Named threads: top -H, perf and make bench tell the writer's CPU from the loop's.
+names=$(cat /proc/"$PROXY_PID"/task/*/comm 2>/dev/null | tr '\n' ' ')
+expect "threads: the audit writer is named" "$names" "httpjail-audit"
+expect "threads: the policy file watcher is named" "$names" "httpjail-watch"
 
 # A kept-alive connection: one request before the change, one after, same socket.
 cat > ka.py <<PY
