@@ -183,10 +183,11 @@ jail_mounts(const struct jail_opts *jo, char *why, size_t whysz)
 		snprintf(why, whysz, "out of memory");
 		return -1;
 	}
-	if (place_file("/etc/resolv.conf", resolv, sizeof(resolv) - 1, why, whysz) < 0)
-		goto out;
+	/* Every entry is set before any way out: out: closes the trees. */
 	for (size_t i = 0; i < jo->jo_nexpose; i++)
 		xs[i] = expose_clone(jo->jo_expose[i]);
+	if (place_file("/etc/resolv.conf", resolv, sizeof(resolv) - 1, why, whysz) < 0)
+		goto out;
 	for (size_t i = 0; i < jo->jo_nhide; i++) {
 		const char *p = jo->jo_hide[i];
 		struct stat st;
