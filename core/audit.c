@@ -5,7 +5,6 @@
  * (AUDIT_HOLD_MS), so that under load few rows need one. */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "audit.h"
 #include "regex.h"
+#include "thread.h"
 #include "xdg.h"
 
 #define BUSY_MS      10000    /* another run holding the write lock */
@@ -1215,7 +1215,6 @@ audit_start(struct audit *au, struct errbuf *err)
 	static const char upd[] =
 		"UPDATE decisions SET status = ?, bytes_up = ?, bytes_down = ?, outcome = ?"
 		" WHERE id = ?";
-	sigset_t all, old;
 	int e, rc;
 
 	rc = SQLITE_OK;
@@ -1232,18 +1231,11 @@ audit_start(struct audit *au, struct errbuf *err)
 		errbuf_set(err, "%s: %s", au->au_path, sqlite3_errmsg(au->au_db));
 		return -1;
 	}
-	/* The writer inherits a full mask: a process-directed SIGINT that httpjail
-	 * queues for its signalfd must never land on this thread and kill the run. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(&au->au_thread, NULL, writer, au);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	e = thread_start(&au->au_thread, writer, au, "httpjail-audit");
 	if (e != 0) {
 		errbuf_set(err, "cannot start the audit writer: %s", strerror(e));
 		return -1;
 	}
-	/* So that top -H, perf and make bench can tell its CPU from the loop's. */
-	pthread_setname_np(au->au_thread, "httpjail-audit");
 	au->au_started = true;
 	return 0;
 }

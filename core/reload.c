@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <ev.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #include "reload.h"
+#include "thread.h"
 
 #define LOOK_S 0.5
 
@@ -199,23 +199,6 @@ snap_copy(struct snap *out, const struct snap *sp)
 		out->sp_n++;
 	}
 	return 0;
-}
-
-/* Threads of ours take no signals: the loop's thread waits for them. NAME is what
- * top -H and perf show. */
-static int
-thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
-{
-	sigset_t all, old;
-	int e;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e == 0)
-		pthread_setname_np(*t, name);
-	return e;
 }
 
 static void *
